@@ -1,0 +1,160 @@
+"""Building models and loading checkpoints (ours and the authors' format)."""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+
+from rhmnet.config import Config, config_from_dict, load_config
+from rhmnet.model import RHMNet
+
+CHECKPOINT_FORMAT = "rhmnet"
+
+# authors' parameter-name prefixes -> ours (first match wins)
+_AUTHOR_PREFIXES = [
+    ("backbone.layer0.0.", "backbone.conv1."),
+    ("backbone.layer0.1.", "backbone.bn1."),
+    ("transformer.decoders.", "decoder."),
+    ("transformer.scribble_predictor.", "reliable_head."),
+    ("scribble_predictor.", "reliable_head."),
+    ("transformer.segmentors.", "mask_heads."),
+    ("segmentors.", "mask_heads."),
+    ("hr_embed_obj.", "level_embedding.obj."),
+    ("hr_embed_bg.", "level_embedding.bg."),
+]
+
+
+class CheckpointError(ValueError):
+    """A file that is not a usable RHMNet checkpoint."""
+
+
+def build_model(cfg: Config, device: Union[str, torch.device] = "cpu") -> RHMNet:
+    """A fresh model for ``cfg`` (ImageNet backbone weights when MODEL.BACKBONE.PRETRAINED)."""
+    return RHMNet(cfg).to(device)
+
+
+def author_to_ours(name: str) -> str:
+    """Map one of the authors' parameter names to ours."""
+    for old, new in _AUTHOR_PREFIXES:
+        if name.startswith(old):
+            return new + name[len(old) :]
+    return name
+
+
+def ours_to_author(name: str) -> str:
+    """Map one of our parameter names to the authors' (their first, canonical spelling)."""
+    for old, new in _AUTHOR_PREFIXES:
+        if name.startswith(new):
+            return old + name[len(new) :]
+    return name
+
+
+def convert_author_state_dict(state: dict[str, torch.Tensor], path: str = "<state dict>") -> dict[str, torch.Tensor]:
+    """Rename the authors' keys; their heads are stored twice (shared modules), and both copies must agree."""
+    out: dict[str, torch.Tensor] = {}
+    for name, tensor in state.items():
+        if name.endswith("num_batches_tracked"):
+            continue
+        new = author_to_ours(name)
+        if new in out:
+            if out[new].shape != tensor.shape or not torch.equal(out[new], tensor):
+                raise CheckpointError(f"{path}: duplicate parameters for {new} disagree ({name})")
+            continue
+        out[new] = tensor
+    return out
+
+
+def _read(path: Union[str, Path]) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, dict) or not (
+        data.get("format") == CHECKPOINT_FORMAT or isinstance(data.get("state_dict"), dict)
+    ):
+        raise CheckpointError(
+            f"{path}: not an RHMNet checkpoint (expected our format or the authors' {{'epoch', 'state_dict'}})"
+        )
+    return data
+
+
+def model_state_from_checkpoint(data: dict[str, Any], path: str = "<checkpoint>") -> dict[str, torch.Tensor]:
+    """Model weights (our names, float32) from either checkpoint format."""
+    if data.get("format") == CHECKPOINT_FORMAT:
+        state = data["model"]
+    else:
+        state = convert_author_state_dict(data["state_dict"], path)
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def load_weights(model: RHMNet, state: dict[str, torch.Tensor], path: str = "<checkpoint>") -> None:
+    """Load weights, requiring every key to be accounted for."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        lines = [f"{path}: checkpoint does not match the model configuration"]
+        if missing:
+            lines.append(f"  missing keys ({len(missing)}): {', '.join(missing[:20])}")
+        if unexpected:
+            lines.append(f"  unexpected keys ({len(unexpected)}): {', '.join(unexpected[:20])}")
+        if wrong:
+            lines.append("  shape mismatch: " + ", ".join(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in wrong[:20]))
+        raise CheckpointError("\n".join(lines))
+    model.load_state_dict(state)
+
+
+def load_model(
+    path: Union[str, Path],
+    config: Union[Config, str, None] = None,
+    device: Union[str, torch.device] = "cpu",
+    overrides: Optional[list[str]] = None,
+) -> RHMNet:
+    """Load a model from our checkpoints or the authors' ``{'epoch', 'state_dict'}`` files.
+
+    The config comes from ``config`` (a :class:`Config` or a config name/path), else from the checkpoint
+    (ours store it), else ``video_training``. The model is returned in eval mode on ``device``.
+    """
+    data = _read(path)
+    if isinstance(config, Config):
+        cfg = copy.deepcopy(config)
+    elif config is not None:
+        cfg = load_config(config, overrides)
+    elif data.get("format") == CHECKPOINT_FORMAT and "config" in data:
+        cfg = config_from_dict(data["config"])
+    else:
+        cfg = load_config("video_training", overrides)
+    cfg.MODEL.BACKBONE.PRETRAINED = False  # the checkpoint holds the backbone weights
+    model = RHMNet(cfg)
+    load_weights(model, model_state_from_checkpoint(data, str(path)), str(path))
+    return model.to(device).eval()
+
+
+def atomic_save(obj: Any, path: Union[str, Path]) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def save_model(model: RHMNet, path: Union[str, Path], **extra: Any) -> None:
+    """Save weights and config in our format (atomically); ``extra`` adds e.g. epoch or optimizer state."""
+    atomic_save({"format": CHECKPOINT_FORMAT, "version": 1, "model": model.state_dict(),
+                 "config": model.cfg.to_dict(), **extra}, path)

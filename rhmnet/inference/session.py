@@ -1,0 +1,225 @@
+"""Streaming inference: initialise with a frame and its scribble, then step frame by frame.
+
+This is the single path used by DAVIS evaluation, YouTube-VOS evaluation and ``rhmnet.segment``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rhmnet.config import Config
+from rhmnet.model import RHMNet
+from rhmnet.model.attach import BACKGROUND, MAX_OBJECTS, NUM_CHANNELS, one_hot
+from rhmnet.model.memory import MemoryBank, MemorySettings
+from rhmnet.model.rhmnet import FrameFeatures
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+Frame = Union[np.ndarray, torch.Tensor]
+
+
+class InferenceError(ValueError):
+    """Bad input to the streaming API."""
+
+
+@dataclass
+class InferenceSettings(MemorySettings):
+    """Memory policy at inference (cfg.TEST)."""
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> InferenceSettings:
+        t = cfg.TEST
+        return cls(
+            max_memory_length=t.MAX_MEMORY_LENGTH,
+            update_frequency=t.UPDATE_FREQUENCY,
+            scribble_update_frequency=t.SCRIBBLE_UPDATE_FREQUENCY,
+            require_last_scribble=t.REQUIRE_LAST_SCRIBBLE,
+            require_last=t.REQUIRE_LAST,
+            using_initial_bg=t.USING_INITIAL_BG,
+        )
+
+
+@dataclass
+class FrameResult:
+    """Output for one frame, at the frame's own size. Channel 0 is background, 1..n the objects."""
+
+    probs: torch.Tensor  # [n+1, H, W] final probabilities
+    reliable: torch.Tensor  # [n+1, H, W] reliable-region probabilities (upsampled)
+    labels: np.ndarray  # [H, W] uint8 argmax (0 background, 1..n objects)
+    full_probs: torch.Tensor  # [K=12, H, W] all channels (0 unlabeled, 11 background)
+    full_reliable: torch.Tensor  # [K=12, H, W]
+
+
+def pad_amounts(height: int, width: int, multiple: int) -> tuple[int, int, int, int]:
+    """``(left, right, top, bottom)`` zero padding to a multiple; floor(d/2) before, the rest after."""
+    dh, dw = -height % multiple, -width % multiple
+    return dw // 2, dw - dw // 2, dh // 2, dh - dh // 2
+
+
+def pad(x: torch.Tensor, amounts: tuple[int, int, int, int]) -> torch.Tensor:
+    """Zero-pad the last two dimensions."""
+    return F.pad(x, amounts) if any(amounts) else x
+
+
+def crop(x: torch.Tensor, amounts: tuple[int, int, int, int]) -> torch.Tensor:
+    """Undo :func:`pad`."""
+    left, right, top, bottom = amounts
+    h, w = x.shape[-2:]
+    return x[..., top : h - bottom, left : w - right]
+
+
+def normalise_frame(frame: Frame, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """RGB frame (``uint8 HxWx3`` array, or float tensor ``[3,H,W]`` already normalised) -> ``[1,3,H,W]``."""
+    if isinstance(frame, np.ndarray):
+        if frame.ndim != 3 or frame.shape[2] != 3:
+            raise InferenceError(f"a frame must be an RGB image of shape HxWx3, got shape {frame.shape}")
+        if frame.dtype != np.uint8:
+            raise InferenceError(f"a frame array must be uint8 RGB, got dtype {frame.dtype}")
+        x = torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1).to(dtype) / 255.0
+        mean = torch.tensor(IMAGENET_MEAN, device=device, dtype=dtype).view(3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, device=device, dtype=dtype).view(3, 1, 1)
+        return ((x - mean) / std).unsqueeze(0)
+    if isinstance(frame, torch.Tensor):
+        if frame.dim() != 3 or frame.shape[0] != 3 or not frame.is_floating_point():
+            raise InferenceError(f"a frame tensor must be a normalised float [3, H, W], got {tuple(frame.shape)}")
+        return frame.to(device=device, dtype=dtype).unsqueeze(0)
+    raise InferenceError(f"a frame must be a numpy array or a tensor, got {type(frame).__name__}")
+
+
+def scribble_to_onehot(scribble: Union[np.ndarray, torch.Tensor], device: torch.device) -> torch.Tensor:
+    """Label map ``[H, W]`` (0 unlabeled, 1..10 objects, 11 background) or one-hot ``[K, H, W]`` -> ``[1,K,H,W]``."""
+    t = torch.as_tensor(np.asarray(scribble) if isinstance(scribble, np.ndarray) else scribble, device=device)
+    if t.dim() == 3 and t.shape[0] == NUM_CHANNELS:
+        return t.float().unsqueeze(0)
+    if t.dim() != 2:
+        raise InferenceError(f"a scribble must be a label map [H, W] or one-hot [12, H, W], got {tuple(t.shape)}")
+    if t.is_floating_point():
+        raise InferenceError("a scribble label map must hold integers (0 unlabeled, 1..10 objects, 11 background)")
+    if int(t.min()) < 0 or int(t.max()) > BACKGROUND:
+        raise InferenceError(f"scribble values must lie in 0..{BACKGROUND}, found {int(t.min())}..{int(t.max())}")
+    return one_hot(t).unsqueeze(0)
+
+
+def _object_ids(onehot: torch.Tensor) -> list[int]:
+    present = onehot[0, 1 : MAX_OBJECTS + 1].flatten(1).sum(1) > 0
+    return [i + 1 for i in torch.nonzero(present).flatten().tolist()]
+
+
+class VideoSegmenter:
+    """Streaming RHMNet inference for one video at a time (batch 1).
+
+    ``initialize(frame0, scribble0)`` builds the initial-scribble memory; then ``step(frame)`` for every
+    frame, frame 0 included, returns the masks and updates memory by the settings' rules.
+    """
+
+    def __init__(self, model: RHMNet, settings: Optional[InferenceSettings] = None) -> None:
+        self.model = model.eval()
+        self.settings = settings or InferenceSettings.from_config(model.cfg)
+        self.device = next(model.parameters()).device
+        self.dtype = next(model.parameters()).dtype
+        self.bank: Optional[MemoryBank] = None
+        self.num_objects = 0
+        self.valid: Optional[torch.Tensor] = None
+        self.frame_size: Optional[tuple[int, int]] = None
+        self.padding = (0, 0, 0, 0)
+        self.frame_num = 0
+
+    # -- helpers --------------------------------------------------------------------------------------
+    def _prepare(self, frame: Frame) -> torch.Tensor:
+        x = normalise_frame(frame, self.device, self.dtype)
+        if self.frame_size is not None and tuple(x.shape[-2:]) != self.frame_size:
+            raise InferenceError(
+                f"frame size {tuple(x.shape[-2:])} differs from the first frame's {self.frame_size}"
+            )
+        return pad(x, self.padding)
+
+    def _prepare_scribble(self, scribble: Union[np.ndarray, torch.Tensor]) -> torch.Tensor:
+        onehot = scribble_to_onehot(scribble, self.device)
+        if tuple(onehot.shape[-2:]) != self.frame_size:
+            raise InferenceError(
+                f"scribble size {tuple(onehot.shape[-2:])} does not match the frame size {self.frame_size}"
+            )
+        return pad(onehot, self.padding).to(self.dtype)
+
+    def _encode(self, x: torch.Tensor) -> FrameFeatures:
+        return self.model.encode(x)
+
+    # -- public API -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def initialize(
+        self,
+        frame: Frame,
+        scribble: Union[np.ndarray, torch.Tensor],
+        num_objects: Optional[int] = None,
+        object_ids: Optional[Sequence[int]] = None,
+    ) -> None:
+        """Start a video from a frame and its scribble.
+
+        ``num_objects`` (default: the largest object id in the scribble) fixes the object slots;
+        ``object_ids`` (default: all slots) are the objects valid from this frame on; others join later
+        with :meth:`add_objects` (YouTube-VOS).
+        """
+        image = normalise_frame(frame, self.device, self.dtype)
+        self.frame_size = tuple(image.shape[-2:])
+        self.padding = pad_amounts(*self.frame_size, self.model.stride)
+        onehot = self._prepare_scribble(scribble)
+        present = _object_ids(onehot)
+        n = num_objects if num_objects is not None else (max(present) if present else 0)
+        if n < 1 or not present:
+            raise InferenceError("the scribble labels no object (values 1..10 mark objects)")
+        if n > MAX_OBJECTS:
+            raise InferenceError(f"at most {MAX_OBJECTS} objects are supported, got {n}")
+        ids = list(object_ids) if object_ids is not None else list(range(1, n + 1))
+        if any(not 1 <= i <= n for i in ids):
+            raise InferenceError(f"object ids {ids} must lie in 1..{n}")
+        self.num_objects = n
+        self.valid = torch.zeros(1, n, device=self.device, dtype=self.dtype)
+        self.valid[0, [i - 1 for i in ids]] = 1
+        feats = self._encode(pad(image, self.padding))
+        entries = self.model.initial_entries(feats, onehot, n, self.settings.using_initial_bg)
+        self.bank = MemoryBank(entries)
+        self.bank.scribble_for_masks = self.model.scribble_for_masks
+        self.frame_num = 0
+
+    @torch.no_grad()
+    def add_objects(self, frame: Frame, scribble: Union[np.ndarray, torch.Tensor], object_ids: Sequence[int]) -> None:
+        """Objects that first appear on ``frame``: rebuild their initial-scribble slots from this frame."""
+        if self.bank is None or self.valid is None:
+            raise InferenceError("call initialize() before add_objects()")
+        if any(not 1 <= i <= self.num_objects for i in object_ids):
+            raise InferenceError(f"object ids {list(object_ids)} must lie in 1..{self.num_objects}")
+        onehot = self._prepare_scribble(scribble)
+        feats = self._encode(self._prepare(frame))
+        fresh = self.model.initial_entries(feats, onehot, self.num_objects, True)
+        rows = [i - 1 for i in object_ids]
+        for entry, new in zip(self.bank.initial, fresh):
+            entry.replace_objects(new, rows)
+        self.valid[0, rows] = 1
+
+    @torch.no_grad()
+    def step(self, frame: Frame, frame_num: Optional[int] = None) -> FrameResult:
+        """Segment the next frame (``frame_num`` defaults to a running counter from 0)."""
+        if self.bank is None or self.valid is None:
+            raise InferenceError("call initialize() with the first frame and its scribble before step()")
+        frame_num = self.frame_num if frame_num is None else frame_num
+        x = self._prepare(frame)
+        feats = self._encode(x)
+        out = self.model.decode(feats, self.bank, self.valid)
+        self.bank.update(
+            out.reliable_entry, self.model.mask_entries(out, feats.size, 0.0, 1), frame_num, self.settings
+        )
+        self.frame_num = frame_num + 1
+        probs = crop(out.mask_probs[-1][0], self.padding)
+        reliable = F.interpolate(out.reliable_prob, size=x.shape[-2:], mode="bilinear", align_corners=True)
+        reliable = crop(reliable[0], self.padding)
+        channels = [BACKGROUND] + list(range(1, self.num_objects + 1))
+        labels = probs.argmax(0)
+        labels = torch.where(labels == BACKGROUND, torch.zeros_like(labels), labels)
+        labels = labels.to(torch.uint8).cpu().numpy()
+        return FrameResult(probs[channels], reliable[channels], labels, probs, reliable)

@@ -1,0 +1,151 @@
+"""ResNet feature extractor with frozen batch norm (strides 4, 8, 16)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models import resnet
+
+log = logging.getLogger(__name__)
+
+_RESNETS = {
+    "resnet18": (resnet.resnet18, resnet.ResNet18_Weights.IMAGENET1K_V1),
+    "resnet34": (resnet.resnet34, resnet.ResNet34_Weights.IMAGENET1K_V1),
+    "resnet50": (resnet.resnet50, resnet.ResNet50_Weights.IMAGENET1K_V1),
+}
+
+
+class FrozenBatchNorm2d(nn.Module):
+    """Batch norm as a fixed affine map: ``y = x * w / sqrt(var + eps) + (b - mean * w / sqrt(var + eps))``."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("weight", torch.ones(num_features))
+        self.register_buffer("bias", torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features) - eps)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]
+        state_dict.pop(prefix + "num_batches_tracked", None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def scale_and_shift(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel ``(scale, shift)`` of the affine map."""
+        scale = self.weight * (self.running_var + self.eps).rsqrt()
+        return scale, self.bias - self.running_mean * scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.scale_and_shift()
+        return x * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1)
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[0]}, eps={self.eps}"
+
+
+class Backbone(nn.Module):
+    """torchvision ResNet up to ``layer3``; returns the outputs of layer1, layer2 and layer3."""
+
+    def __init__(self, name: str = "resnet50") -> None:
+        super().__init__()
+        if name not in _RESNETS:
+            raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(_RESNETS)}")
+        net = _RESNETS[name][0](weights=None, norm_layer=FrozenBatchNorm2d)
+        self.name = name
+        self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
+        self.layer1, self.layer2, self.layer3 = net.layer1, net.layer2, net.layer3
+        expansion = 4 if name == "resnet50" else 1
+        self.channels = [64 * expansion, 128 * expansion, 256 * expansion]
+        self._folded: Optional[dict[str, tuple[torch.Tensor, torch.Tensor]]] = None
+        self._folded_version: Optional[tuple] = None
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Features at strides 4, 8 and 16."""
+        if not torch.is_grad_enabled() and not self.training:
+            return self._forward_folded(x)
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        f4 = self.layer1(x)
+        f8 = self.layer2(f4)
+        f16 = self.layer3(f8)
+        return [f4, f8, f16]
+
+    # -- inference fast path: batch norm folded into the preceding convolution ---------------------------
+    def _conv_bn_pairs(self) -> list[tuple[str, nn.Conv2d, FrozenBatchNorm2d]]:
+        pairs = [("stem", self.conv1, self.bn1)]
+        for lname in ("layer1", "layer2", "layer3"):
+            for bi, block in enumerate(getattr(self, lname)):
+                convs = [n for n, _ in block.named_children() if n.startswith("conv")]
+                for cname in convs:
+                    bn = getattr(block, cname.replace("conv", "bn"))
+                    pairs.append((f"{lname}.{bi}.{cname}", getattr(block, cname), bn))
+                if block.downsample is not None:
+                    pairs.append((f"{lname}.{bi}.downsample", block.downsample[0], block.downsample[1]))
+        return pairs
+
+    def _folded_params(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        pairs = self._conv_bn_pairs()
+        tensors = [t for _, conv, bn in pairs for t in (conv.weight, bn.weight, bn.bias, bn.running_mean, bn.running_var)]
+        version = tuple((id(t), t._version, t.device, t.dtype) for t in tensors)
+        if self._folded is None or self._folded_version != version:
+            folded = {}
+            for key, conv, bn in pairs:
+                scale, shift = bn.scale_and_shift()
+                folded[key] = ((conv.weight * scale.view(-1, 1, 1, 1)).detach(), shift.detach())
+            self._folded, self._folded_version = folded, version
+        return self._folded
+
+    def _forward_folded(self, x: torch.Tensor) -> list[torch.Tensor]:
+        params = self._folded_params()
+
+        def conv(key: str, module: nn.Conv2d, inp: torch.Tensor) -> torch.Tensor:
+            w, b = params[key]
+            return F.conv2d(inp, w, b, module.stride, module.padding, module.dilation, module.groups)
+
+        x = self.maxpool(F.relu(conv("stem", self.conv1, x)))
+        outs = []
+        for lname in ("layer1", "layer2", "layer3"):
+            for bi, block in enumerate(getattr(self, lname)):
+                prefix = f"{lname}.{bi}"
+                convs = [n for n, _ in block.named_children() if n.startswith("conv")]
+                out = x
+                for i, cname in enumerate(convs):
+                    out = conv(f"{prefix}.{cname}", getattr(block, cname), out)
+                    if i < len(convs) - 1:
+                        out = F.relu(out)
+                identity = x if block.downsample is None else conv(
+                    f"{prefix}.downsample", block.downsample[0], x
+                )
+                x = F.relu(out + identity)
+            outs.append(x)
+        return outs
+
+
+def load_imagenet_weights(backbone: Backbone, weights_path: Optional[str] = None) -> None:
+    """Load torchvision ImageNet weights from a local file, or download them when possible."""
+    if weights_path:
+        path = Path(weights_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"backbone weights file not found: {path}")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and "state_dict" in state:
+            state = state["state_dict"]
+    else:
+        weights = _RESNETS[backbone.name][1]
+        try:
+            state = weights.get_state_dict(progress=False)
+        except Exception as exc:  # no network, or no cached file
+            raise RuntimeError(
+                f"could not download ImageNet weights for {backbone.name} ({exc}); set "
+                "MODEL.BACKBONE.WEIGHTS_PATH to a local torchvision state dict or MODEL.BACKBONE.PRETRAINED=False"
+            ) from None
+    state = {k: v for k, v in state.items() if not k.startswith(("layer4.", "fc."))}
+    missing, unexpected = backbone.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise ValueError(f"backbone weights do not match {backbone.name}: missing {missing}, unexpected {unexpected}")
+    log.info("loaded ImageNet weights for %s", backbone.name)

@@ -1,0 +1,98 @@
+"""Reliable-region head, mask head and soft aggregation of per-object probabilities."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rhmnet.model.attach import NUM_CHANNELS
+
+
+class ConvNorm(nn.Module):
+    """Convolution (same padding) followed by GroupNorm."""
+
+    def __init__(self, in_dim: int, out_dim: int, kernel_size: int, groups: int = 8) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_dim, out_dim, kernel_size, padding=kernel_size // 2)
+        self.norm = nn.GroupNorm(groups, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.conv(x))
+
+
+def _add_per_object(shortcut: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``x [B*no, C, h, w] + shortcut [B, C, h, w]`` broadcast over each sample's objects."""
+    batch = shortcut.shape[0]
+    return (x.view(batch, -1, *x.shape[1:]) + shortcut.unsqueeze(1)).view(x.shape)
+
+
+class RefinementHead(nn.Module):
+    """Upsampling head over decoder output and backbone skip features (shared topology of both heads).
+
+    The 1x1 adapters act on backbone features only, so :meth:`adapt` runs them once per frame (batch
+    ``B``) and :meth:`forward` adds them to every object's branch.
+    """
+
+    def __init__(self, in_dim: int, hidden_dim: int, shortcut_dims: list[int], out_dim: int) -> None:
+        super().__init__()
+        half = hidden_dim // 2
+        self.conv_in = ConvNorm(in_dim, hidden_dim, 1)
+        self.conv_16x = ConvNorm(hidden_dim, hidden_dim, 3)
+        self.conv_8x = ConvNorm(hidden_dim, half, 3)
+        self.conv_4x = ConvNorm(half, half, 3)
+        self.adapter_16x = nn.Conv2d(shortcut_dims[2], hidden_dim, 1)
+        self.adapter_8x = nn.Conv2d(shortcut_dims[1], hidden_dim, 1)
+        self.adapter_4x = nn.Conv2d(shortcut_dims[0], half, 1)
+        self.conv_out = nn.Conv2d(half, out_dim, 1)
+        for p in self.parameters():
+            if p.dim() > 1:
+                nn.init.xavier_uniform_(p)
+
+    def adapt(self, backbone_feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Adapter outputs for the stride-4, 8 and 16 backbone features (object independent)."""
+        f4, f8, f16 = backbone_feats
+        return [self.adapter_4x(f4), self.adapter_8x(f8), self.adapter_16x(f16)]
+
+    def forward(self, x: torch.Tensor, adapted: list[torch.Tensor]) -> torch.Tensor:
+        """Logits at stride 4, ``[B*no, out_dim, H/4, W/4]``."""
+        a4, a8, a16 = adapted
+        x = F.relu(self.conv_in(x))
+        x = F.relu(self.conv_16x(_add_per_object(a16, x)))
+        x = F.interpolate(x, size=a8.shape[-2:], mode="bilinear", align_corners=True)
+        x = F.relu(self.conv_8x(_add_per_object(a8, x)))
+        x = F.interpolate(x, size=a4.shape[-2:], mode="bilinear", align_corners=True)
+        x = F.relu(self.conv_4x(_add_per_object(a4, x)))
+        return self.conv_out(x)
+
+
+def reliable_region_head(in_dim: int, hidden_dim: int, shortcut_dims: list[int]) -> RefinementHead:
+    """Head predicting one logit per object at stride 4; bias starts at ``-log(0.99/0.01)``."""
+    head = RefinementHead(in_dim, hidden_dim, shortcut_dims, out_dim=1)
+    nn.init.constant_(head.conv_out.bias, -math.log((1 - 0.01) / 0.01))
+    return head
+
+
+def mask_head(in_dim: int, hidden_dim: int, shortcut_dims: list[int], out_dim: int = 2) -> RefinementHead:
+    """Head predicting two logits per object (output 0 is foreground)."""
+    return RefinementHead(in_dim, hidden_dim, shortcut_dims, out_dim=out_dim)
+
+
+def soft_aggregate(fg_probs: torch.Tensor, num_channels: int = NUM_CHANNELS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Merge per-object foreground probabilities ``[B, no, H, W]`` into K-channel ``(probs, logits)``.
+
+    ``P[bg] = prod_o (1 - f_o)``, ``P[o] = f_o``, other channels 0; clamp to ``[1e-7, 1 - 1e-7]``;
+    ``logits = log(P / (1 - P))``; ``probs = softmax(logits)`` over channels.
+    """
+    batch, no, h, w = fg_probs.shape
+    background = torch.prod(1 - fg_probs, dim=1, keepdim=True)
+    parts = [fg_probs.new_zeros(batch, 1, h, w), fg_probs]
+    rest = num_channels - 2 - no
+    if rest:
+        parts.append(fg_probs.new_zeros(batch, rest, h, w))
+    parts.append(background)
+    prob = torch.cat(parts, dim=1).clamp(1e-7, 1 - 1e-7)
+    logits = torch.log(prob / (1 - prob))
+    return torch.softmax(logits, dim=1), logits

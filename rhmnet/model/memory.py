@@ -1,0 +1,119 @@
+"""Reliability-hierarchical memory bank: entries per reliability level and their update rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+
+from rhmnet.model.decoder import Attention
+
+
+@dataclass
+class MemoryEntry:
+    """One memory entry, tokens ``[B*no, HW, C]``, with its key/value projections cached per reading layer.
+
+    (A reliable-region entry is read by the mask layer as the current frame's temporary entry and later,
+    once stored, by the reliable-region layer: each layer's projection is cached separately.)
+    """
+
+    tokens: torch.Tensor
+    _kv: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, repr=False)
+
+    def key_value(self, attention: Attention) -> tuple[torch.Tensor, torch.Tensor]:
+        """Projected keys and values ``[B*no, heads, HW, d]`` for ``attention``'s weights."""
+        key = id(attention)
+        if key not in self._kv:
+            self._kv[key] = attention.project_key_value(self.tokens)
+        return self._kv[key]
+
+    def replace_objects(self, other: MemoryEntry, rows: list[int]) -> None:
+        """Overwrite the given batch rows (object slots) with ``other``'s and drop the cached projections."""
+        index = torch.tensor(rows, device=self.tokens.device)
+        self.tokens = self.tokens.index_copy(0, index, other.tokens.index_select(0, index))
+        self._kv.clear()
+
+
+@dataclass
+class MemorySettings:
+    """Inference-time memory policy (cfg.TEST)."""
+
+    max_memory_length: int = 4
+    update_frequency: int = 6
+    scribble_update_frequency: int = 6
+    require_last_scribble: bool = True
+    require_last: bool = False
+    using_initial_bg: bool = True
+
+
+class MemoryBank:
+    """Entries by level: initial scribble (one per decoder layer), predicted reliable regions, predicted
+    masks (one list per refinement layer) and, at inference, the last frame's entries."""
+
+    def __init__(self, initial: list[MemoryEntry]) -> None:
+        self.initial = initial
+        self.reliable: list[MemoryEntry] = []
+        self.masks: list[list[MemoryEntry]] = [[] for _ in range(len(initial) - 1)]
+        self.last_reliable: Optional[MemoryEntry] = None
+        self.last_masks: list[Optional[MemoryEntry]] = [None] * (len(initial) - 1)
+        self.scribble_for_masks = False  # USING_SCRIBBLE_MEM_FOR_MASK
+
+    def entries(self, layer: int, temporary: Optional[MemoryEntry]) -> list[MemoryEntry]:
+        """What decoder ``layer`` reads: layer 0 the reliable-region levels, layers >= 1 the mask levels
+        (the current frame's temporary entry joins only once mask entries exist)."""
+        out = [self.initial[layer]]
+        if layer == 0:
+            out += self.reliable
+            if self.last_reliable is not None:
+                out.append(self.last_reliable)
+            return out
+        if self.scribble_for_masks:
+            out += self.reliable
+        masks = self.masks[layer - 1]
+        if masks:
+            out += masks
+            if temporary is not None:
+                out.append(temporary)
+        last = self.last_masks[layer - 1]
+        if last is not None:
+            out.append(last)
+        return out
+
+    def key_value(
+        self, layer: int, attention: Attention, temporary: Optional[MemoryEntry] = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Concatenated keys and values of everything ``layer`` reads."""
+        pairs = [e.key_value(attention) for e in self.entries(layer, temporary)]
+        if len(pairs) == 1:
+            return pairs[0]
+        return torch.cat([k for k, _ in pairs], dim=2), torch.cat([v for _, v in pairs], dim=2)
+
+    # -- updates ---------------------------------------------------------------------------------------
+    def append(self, reliable: MemoryEntry, masks: list[MemoryEntry]) -> None:
+        """Training rule: every frame's entries are stored."""
+        self.reliable.append(reliable)
+        for store, entry in zip(self.masks, masks):
+            store.append(entry)
+
+    def update(
+        self, reliable: MemoryEntry, masks: list[MemoryEntry], frame_num: int, settings: MemorySettings
+    ) -> None:
+        """Inference rule: store every n-th frame, otherwise keep as last-frame entry; cap list lengths
+        by dropping the second entry (the first stays)."""
+        if frame_num % settings.scribble_update_frequency == 0:
+            self.reliable.append(reliable)
+        elif settings.require_last_scribble:
+            self.last_reliable = reliable
+        _cap(self.reliable, settings.max_memory_length)
+        for i, entry in enumerate(masks):
+            if frame_num % settings.update_frequency == 0:
+                self.masks[i].append(entry)
+            elif settings.require_last:
+                self.last_masks[i] = entry
+            _cap(self.masks[i], settings.max_memory_length)
+
+
+def _cap(entries: list[MemoryEntry], max_length: int) -> None:
+    if len(entries) > max_length:
+        entries.pop(1)

@@ -1,0 +1,269 @@
+"""The RHMNet network: backbone, bottleneck, decoder with reliability-hierarchical memory, and heads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rhmnet.config import Config
+from rhmnet.model.attach import MAX_OBJECTS, attach, block_average, one_hot, similarity_labels
+from rhmnet.model.backbone import Backbone, load_imagenet_weights
+from rhmnet.model.decoder import DecoderLayer
+from rhmnet.model.embeddings import LevelEmbeddings, PositionEmbedding
+from rhmnet.model.heads import RefinementHead, mask_head, reliable_region_head, soft_aggregate
+from rhmnet.model.memory import MemoryBank, MemoryEntry
+
+INITIAL_LEVEL, RELIABLE_LEVEL = 0, 1
+
+
+@dataclass
+class FrameFeatures:
+    """Object-independent per-frame work: backbone features, bottleneck tokens, positions, head adapters."""
+
+    backbone: list[torch.Tensor]  # strides 4, 8, 16
+    feat: torch.Tensor  # bottleneck map [B, C, h, w]
+    tokens: torch.Tensor  # [B, hw, C]
+    pos: torch.Tensor  # [1, hw, C]
+    reliable_adapted: list[torch.Tensor]
+    mask_adapted: list[list[torch.Tensor]]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.feat.shape[-2], self.feat.shape[-1]
+
+
+@dataclass
+class FrameOutput:
+    """Predictions for one frame and the memory entries it proposes."""
+
+    mask_probs: list[torch.Tensor]  # per refinement layer [B, K, H, W]
+    mask_logits: list[torch.Tensor]  # per refinement layer [B, K, H, W]
+    reliable_prob: torch.Tensor  # [B, K, H/4, W/4]
+    reliable_logit: torch.Tensor  # raw per-object logits [B*no, 1, H/4, W/4]
+    reliable_entry: MemoryEntry  # the temporary reliable-region entry
+    mask_candidates: list[torch.Tensor]  # decoder candidates of the mask layers [B*no, hw, C]
+
+
+@dataclass
+class ClipOutput:
+    """Training forward over a clip (lists over frames)."""
+
+    multi_pred_prob: list[list[torch.Tensor]]
+    multi_pred_logit: list[list[torch.Tensor]]
+    multi_scribble_prob: list[torch.Tensor]
+    binary_scribble_logit: list[torch.Tensor]
+    valid: torch.Tensor  # [B, no]
+
+
+def compute_valid(num_objects: torch.Tensor, no: int) -> torch.Tensor:
+    """``valid[b, o] = 1`` for the real objects of each sample."""
+    ids = torch.arange(no, device=num_objects.device)
+    return (ids.unsqueeze(0) < num_objects.unsqueeze(1)).float()
+
+
+class RHMNet(nn.Module):
+    """Reliability-Hierarchical Memory Network for scribble-supervised video object segmentation."""
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__()
+        m = cfg.MODEL
+        self.cfg = cfg
+        self.stride = m.TOTAL_STRIDE
+        self.hidden_dim = m.HIDDEN_DIM
+        self.refine_layers = m.REFINE_LAYERS
+        self.refine_threshold = list(m.TRANSFORMER.REFINE_THRESHOLD)
+        if len(self.refine_threshold) != self.refine_layers + 1:
+            raise ValueError(
+                f"MODEL.TRANSFORMER.REFINE_THRESHOLD needs {self.refine_layers + 1} values "
+                f"(one per decoder layer), got {self.refine_threshold}"
+            )
+        self.object_threshold = m.OBJECT_THRESHOLD
+        self.use_similarity = m.ATTACH.USE_SIMILARITY
+        self.similarity_thresholds = (m.ATTACH.THRESHOLD_MEAN_FEAT, m.ATTACH.THRESHOLD_SOFT_LABEL)
+        self.use_pos_embedding = m.TRANSFORMER.USE_POS_EMBEDDING
+        self.detach_inter_frame = m.DETACH_INTER_FRAME
+        self.bg_prototype = m.BG_PROTOTYPE
+        self.scribble_for_masks = m.TRANSFORMER.USING_SCRIBBLE_MEM_FOR_MASK
+        if m.ATTACH.LOCAL_SIMILARITY:
+            raise NotImplementedError("MODEL.ATTACH.LOCAL_SIMILARITY is not used by the paper's experiments")
+
+        self.backbone = Backbone(m.BACKBONE.NAME)
+        dims = self.backbone.channels
+        self.bottleneck = nn.Sequential(nn.Conv2d(dims[2], m.HIDDEN_DIM, 1), nn.GroupNorm(32, m.HIDDEN_DIM))
+        nn.init.xavier_uniform_(self.bottleneck[0].weight)
+        nn.init.zeros_(self.bottleneck[0].bias)
+        rows, cols = m.POS_TABLE_SIZE or [s // m.TOTAL_STRIDE for s in cfg.DATASETS.CROP_SIZE]
+        self.position_embedding = PositionEmbedding(rows, cols, m.HIDDEN_DIM // 2)
+        levels = 2 + m.REFINE_LAYERS if m.USE_HR_LEVEL_EMBEDDING else 1
+        self.level_embedding = LevelEmbeddings(levels, m.HIDDEN_DIM)
+        t = m.TRANSFORMER
+        self.decoder = nn.ModuleList(
+            DecoderLayer(m.HIDDEN_DIM, t.NHEAD, t.DIM_FEEDFORWARD, t.DROPOUT, t.ACTIVATION)
+            for _ in range(m.REFINE_LAYERS + 1)
+        )
+        self.reliable_head = reliable_region_head(m.HIDDEN_DIM, m.HIDDEN_DIM, dims)
+        num_mask_heads = m.REFINE_LAYERS if m.WITH_REFINE else 1
+        self.mask_heads = nn.ModuleList(
+            mask_head(m.HIDDEN_DIM, m.HIDDEN_DIM, dims, m.DECODER.OUT_DIM) for _ in range(num_mask_heads)
+        )
+        if m.BACKBONE.PRETRAINED:
+            load_imagenet_weights(self.backbone, m.BACKBONE.WEIGHTS_PATH)
+        self.backbone.requires_grad_(not m.BACKBONE.FROZEN)
+
+    # -- building blocks ---------------------------------------------------------------------------------
+    def mask_head_of(self, refine_layer: int) -> RefinementHead:
+        """Mask head of refinement layer ``refine_layer`` (shared when WITH_REFINE is off)."""
+        return self.mask_heads[min(refine_layer, len(self.mask_heads) - 1)]
+
+    def encode(self, images: torch.Tensor) -> FrameFeatures:
+        """Everything about frames ``[N, 3, H, W]`` that does not depend on objects or memory."""
+        backbone = self.backbone(images)
+        feat = self.bottleneck(backbone[2])
+        h, w = feat.shape[-2:]
+        pos = self.position_embedding(h, w)
+        if not self.use_pos_embedding:
+            pos = torch.zeros_like(pos)
+        return FrameFeatures(
+            backbone=backbone,
+            feat=feat,
+            tokens=feat.flatten(2).transpose(1, 2),
+            pos=pos.flatten(2).transpose(1, 2),
+            reliable_adapted=self.reliable_head.adapt(backbone),
+            mask_adapted=[head.adapt(backbone) for head in self.mask_heads],
+        )
+
+    def initial_entries(
+        self, feats: FrameFeatures, scribble: torch.Tensor, num_objects: int, with_background: bool = True
+    ) -> list[MemoryEntry]:
+        """Initial-scribble entries (one per decoder layer) from a frame and its one-hot scribble."""
+        x = self.decoder[0].self_block(feats.tokens, feats.pos).repeat_interleave(num_objects, 0)
+        candidates = [x + feats.pos]
+        for layer in self.decoder[1:]:
+            x = layer.self_block(x, feats.pos)
+            candidates.append(x + feats.pos)
+        if self.use_similarity:
+            labels = similarity_labels(scribble, feats.feat, num_objects, *self.similarity_thresholds)
+        else:
+            labels = block_average(scribble.to(feats.feat.dtype), self.stride)
+        e_obj, e_bg = self.level_embedding.level(INITIAL_LEVEL)
+        bg = e_bg if (with_background and self.bg_prototype) else None
+        return [MemoryEntry(attach(c, labels, num_objects, e_obj, bg)) for c in candidates]
+
+    def _map(self, tokens: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        return tokens.transpose(1, 2).reshape(tokens.shape[0], -1, *size)
+
+    def decode(self, feats: FrameFeatures, bank: MemoryBank, valid: torch.Tensor) -> FrameOutput:
+        """Match one frame against memory: reliable region first, then the masks."""
+        batch, no = valid.shape
+        size = feats.size
+        pos = feats.pos
+        layer0 = self.decoder[0]
+        x = layer0.self_block(feats.tokens, pos)
+        x_pos = x + pos
+        query = layer0.cross_attn.project_query(x_pos).repeat_interleave(no, 0)
+        candidate0 = x_pos.repeat_interleave(no, 0)
+        x = layer0.cross_block(candidate0, bank.key_value(0, layer0.cross_attn), query)
+
+        reliable_logit = self.reliable_head(self._map(x, size), feats.reliable_adapted)
+        fg = torch.sigmoid(reliable_logit).view(batch, no, *reliable_logit.shape[-2:]) * valid[..., None, None]
+        reliable_prob, _ = soft_aggregate(fg)
+        reliable_entry = MemoryEntry(
+            self._attach_prediction(candidate0, reliable_prob, self.refine_threshold[0], size, RELIABLE_LEVEL, False)
+        )
+
+        temporary = reliable_entry
+        mask_probs, mask_logits, candidates = [], [], []
+        for index, layer in enumerate(self.decoder[1:]):
+            level = index + 1
+            x = layer.self_block(x, pos)
+            x_pos = x + pos
+            candidates.append(x_pos)
+            x = layer.cross_block(x_pos, bank.key_value(level, layer.cross_attn, temporary))
+            head = min(index, len(self.mask_heads) - 1)
+            logits = self.mask_heads[head](self._map(x, size), feats.mask_adapted[head])
+            logits = F.interpolate(logits, scale_factor=4, mode="bilinear", align_corners=True)
+            fg = torch.softmax(logits, dim=1)[:, 0].view(batch, no, *logits.shape[-2:]) * valid[..., None, None]
+            prob, logit = soft_aggregate(fg)
+            mask_probs.append(prob)
+            mask_logits.append(logit)
+            if level + 1 < len(self.decoder):  # the next mask layer reads this layer's temporary entry
+                threshold = self.refine_threshold[level]
+                temporary = MemoryEntry(self._attach_prediction(x_pos, prob, threshold, size, level + 1, True))
+        return FrameOutput(mask_probs, mask_logits, reliable_prob, reliable_logit, reliable_entry, candidates)
+
+    def _attach_prediction(
+        self,
+        candidate: torch.Tensor,
+        prob: torch.Tensor,
+        threshold: float,
+        size: tuple[int, int],
+        level: int,
+        with_bg: bool,
+    ) -> torch.Tensor:
+        """Attach a prediction, thresholded at its own resolution then block-averaged, to a candidate."""
+        if threshold > 0:
+            prob = prob * (prob > threshold).to(prob.dtype)
+        labels = block_average(prob, prob.shape[-1] // size[1])
+        e_obj, e_bg = self.level_embedding.level(level)
+        no = candidate.shape[0] // prob.shape[0]
+        return attach(candidate, labels, no, e_obj, e_bg if with_bg else None)
+
+    def mask_entries(
+        self, out: FrameOutput, size: tuple[int, int], threshold: float, level_offset: int
+    ) -> list[MemoryEntry]:
+        """Mask-level entries of a processed frame, labelled with its final probabilities.
+
+        Training uses ``threshold = OBJECT_THRESHOLD`` and levels ``2..``; inference no threshold and
+        levels ``1..`` (as the authors' tracker does).
+        """
+        final = out.mask_probs[-1]
+        if self.detach_inter_frame:
+            final = final.detach()
+        entries = []
+        for index, candidate in enumerate(out.mask_candidates):
+            level = index + level_offset
+            entries.append(MemoryEntry(self._attach_prediction(candidate, final, threshold, size, level, True)))
+        return entries
+
+    # -- training forward ------------------------------------------------------------------------------
+    def forward(self, images: torch.Tensor, init_scribble: torch.Tensor, num_objects: torch.Tensor) -> ClipOutput:
+        """Run a clip ``[B, L, 3, H, W]`` from the initial scribble of its first frame.
+
+        ``init_scribble``: label map ``[B, H, W]`` or one-hot ``[B, K, H, W]``; ``num_objects``: ``[B]``.
+        Memory starts from frame 0's scribble; every frame is decoded and then stored in memory.
+        """
+        batch, length = images.shape[:2]
+        no = int(num_objects.max())
+        if not 1 <= no <= MAX_OBJECTS:
+            raise ValueError(f"num_objects must be in 1..{MAX_OBJECTS}, got {num_objects.tolist()}")
+        valid = compute_valid(num_objects, no)
+        scribble = init_scribble if init_scribble.dim() == 4 else one_hot(init_scribble)
+        feats = self.encode(images.transpose(0, 1).reshape(length * batch, *images.shape[2:]))
+        frames = [self._select_frame(feats, f, batch) for f in range(length)]
+        bank = MemoryBank(self.initial_entries(frames[0], scribble.to(images.dtype), no))
+        bank.scribble_for_masks = self.scribble_for_masks
+        out = ClipOutput([], [], [], [], valid)
+        for f, frame in enumerate(frames):
+            result = self.decode(frame, bank, valid)
+            out.multi_pred_prob.append(result.mask_probs)
+            out.multi_pred_logit.append(result.mask_logits)
+            out.multi_scribble_prob.append(result.reliable_prob)
+            out.binary_scribble_logit.append(result.reliable_logit)
+            if f + 1 < length:
+                bank.append(result.reliable_entry, self.mask_entries(result, frame.size, self.object_threshold, 2))
+        return out
+
+    @staticmethod
+    def _select_frame(feats: FrameFeatures, index: int, batch: int) -> FrameFeatures:
+        """Frame ``index`` of clip-major batched features."""
+        rows = slice(index * batch, (index + 1) * batch)
+        return FrameFeatures(
+            backbone=[f[rows] for f in feats.backbone],
+            feat=feats.feat[rows],
+            tokens=feats.tokens[rows],
+            pos=feats.pos,
+            reliable_adapted=[a[rows] for a in feats.reliable_adapted],
+            mask_adapted=[[a[rows] for a in adapted] for adapted in feats.mask_adapted],
+        )
