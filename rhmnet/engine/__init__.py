@@ -1,0 +1,1 @@
+"""Training engine shared by the pre-training and video-training scripts."""
