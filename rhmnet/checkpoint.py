@@ -108,7 +108,10 @@ def load_weights(model: RHMNet, state: dict[str, torch.Tensor], path: str = "<ch
         if unexpected:
             lines.append(f"  unexpected keys ({len(unexpected)}): {', '.join(unexpected[:20])}")
         if wrong:
-            lines.append("  shape mismatch: " + ", ".join(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in wrong[:20]))
+            lines.append(
+                "  shape mismatch: "
+                + ", ".join(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in wrong[:20])
+            )
         raise CheckpointError("\n".join(lines))
     model.load_state_dict(state)
 
@@ -156,5 +159,13 @@ def atomic_save(obj: Any, path: Union[str, Path]) -> None:
 
 def save_model(model: RHMNet, path: Union[str, Path], **extra: Any) -> None:
     """Save weights and config in our format (atomically); ``extra`` adds e.g. epoch or optimizer state."""
-    atomic_save({"format": CHECKPOINT_FORMAT, "version": 1, "model": model.state_dict(),
-                 "config": model.cfg.to_dict(), **extra}, path)
+    atomic_save(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "version": 1,
+            "model": model.state_dict(),
+            "config": model.cfg.to_dict(),
+            **extra,
+        },
+        path,
+    )

@@ -100,8 +100,10 @@ class LossTerms:
     total: torch.Tensor
 
     def as_floats(self) -> dict[str, float]:
-        return {k: float(getattr(self, k).detach()) for k in ("partial_ce", "smoothness", "consistency",
-                                                                "scribble_focal", "total")}
+        return {
+            k: float(getattr(self, k).detach())
+            for k in ("partial_ce", "smoothness", "consistency", "scribble_focal", "total")
+        }
 
 
 def _stack_layer(per_frame: list[list[torch.Tensor]], layer: int) -> torch.Tensor:
@@ -134,10 +136,14 @@ def compute_losses(
         no = out.valid.shape[1]
         frames = len(out.binary_scribble_logit)
         batch_size = out.valid.shape[0]
-        logits = torch.stack(out.binary_scribble_logit).view(frames, batch_size, no, *out.binary_scribble_logit[0].shape[-2:])
+        logits = torch.stack(out.binary_scribble_logit).view(
+            frames, batch_size, no, *out.binary_scribble_logit[0].shape[-2:]
+        )
         targets = batch["ds_scribbles"].transpose(0, 1)[:, :, 1 : no + 1]
         ignore = batch["ignore_regions"].transpose(0, 1)[:, :, 1 : no + 1]
-        focal = reliable_region_focal(logits, targets, ignore, out.valid, cfg.SCRIBBLE_LOSS.ALPHA, cfg.SCRIBBLE_LOSS.GAMMA)
+        focal = reliable_region_focal(
+            logits, targets, ignore, out.valid, cfg.SCRIBBLE_LOSS.ALPHA, cfg.SCRIBBLE_LOSS.GAMMA
+        )
     total = (
         cfg.MASK.WEIGHT * pce
         + cfg.SMOOTH.WEIGHT * smooth
@@ -145,4 +151,3 @@ def compute_losses(
         + cfg.SCRIBBLE_LOSS.WEIGHT * focal
     )
     return LossTerms(pce, smooth, cons, focal, total)
-

@@ -5,8 +5,9 @@ This is the single path used by DAVIS evaluation, YouTube-VOS evaluation and ``r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 import numpy as np
 import torch
@@ -134,9 +135,7 @@ class VideoSegmenter:
     def _prepare(self, frame: Frame) -> torch.Tensor:
         x = normalise_frame(frame, self.device, self.dtype)
         if self.frame_size is not None and tuple(x.shape[-2:]) != self.frame_size:
-            raise InferenceError(
-                f"frame size {tuple(x.shape[-2:])} differs from the first frame's {self.frame_size}"
-            )
+            raise InferenceError(f"frame size {tuple(x.shape[-2:])} differs from the first frame's {self.frame_size}")
         return pad(x, self.padding)
 
     def _prepare_scribble(self, scribble: Union[np.ndarray, torch.Tensor]) -> torch.Tensor:
@@ -211,9 +210,7 @@ class VideoSegmenter:
         x = self._prepare(frame)
         feats = self._encode(x)
         out = self.model.decode(feats, self.bank, self.valid)
-        self.bank.update(
-            out.reliable_entry, self.model.mask_entries(out, feats.size, 0.0, 1), frame_num, self.settings
-        )
+        self.bank.update(out.reliable_entry, self.model.mask_entries(out, feats.size, 0.0, 1), frame_num, self.settings)
         self.frame_num = frame_num + 1
         probs = crop(out.mask_probs[-1][0], self.padding)
         reliable = F.interpolate(out.reliable_prob, size=x.shape[-2:], mode="bilinear", align_corners=True)

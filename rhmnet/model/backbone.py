@@ -89,7 +89,9 @@ class Backbone(nn.Module):
 
     def _folded_params(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         pairs = self._conv_bn_pairs()
-        tensors = [t for _, conv, bn in pairs for t in (conv.weight, bn.weight, bn.bias, bn.running_mean, bn.running_var)]
+        tensors = [
+            t for _, conv, bn in pairs for t in (conv.weight, bn.weight, bn.bias, bn.running_mean, bn.running_var)
+        ]
         version = tuple((id(t), t._version, t.device, t.dtype) for t in tensors)
         if self._folded is None or self._folded_version != version:
             folded = {}
@@ -117,9 +119,7 @@ class Backbone(nn.Module):
                     out = conv(f"{prefix}.{cname}", getattr(block, cname), out)
                     if i < len(convs) - 1:
                         out = F.relu(out)
-                identity = x if block.downsample is None else conv(
-                    f"{prefix}.downsample", block.downsample[0], x
-                )
+                identity = x if block.downsample is None else conv(f"{prefix}.downsample", block.downsample[0], x)
                 x = F.relu(out + identity)
             outs.append(x)
         return outs

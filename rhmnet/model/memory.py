@@ -96,9 +96,7 @@ class MemoryBank:
         for store, entry in zip(self.masks, masks):
             store.append(entry)
 
-    def update(
-        self, reliable: MemoryEntry, masks: list[MemoryEntry], frame_num: int, settings: MemorySettings
-    ) -> None:
+    def update(self, reliable: MemoryEntry, masks: list[MemoryEntry], frame_num: int, settings: MemorySettings) -> None:
         """Inference rule: store every n-th frame, otherwise keep as last-frame entry; cap list lengths
         by dropping the second entry (the first stays)."""
         if frame_num % settings.scribble_update_frequency == 0:

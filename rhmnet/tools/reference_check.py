@@ -72,9 +72,13 @@ def run_training_reference(model: RHMNet, inputs: dict[str, torch.Tensor], grad_
     cfg = model.cfg.TRAIN.LOSS
     losses: dict[str, Any] = {k: torch.tensor(v) for k, v in terms.as_floats().items()}
     losses["weights"] = {
-        "partial_ce": cfg.MASK.WEIGHT, "bg_weight": cfg.MASK.BG_WEIGHT, "smoothness": cfg.SMOOTH.WEIGHT,
-        "smooth_alpha": cfg.SMOOTH.ALPHA, "consistency": cfg.CONSISTENCY.WEIGHT,
-        "scribble_focal": cfg.SCRIBBLE_LOSS.WEIGHT, "focal_alpha": cfg.SCRIBBLE_LOSS.ALPHA,
+        "partial_ce": cfg.MASK.WEIGHT,
+        "bg_weight": cfg.MASK.BG_WEIGHT,
+        "smoothness": cfg.SMOOTH.WEIGHT,
+        "smooth_alpha": cfg.SMOOTH.ALPHA,
+        "consistency": cfg.CONSISTENCY.WEIGHT,
+        "scribble_focal": cfg.SCRIBBLE_LOSS.WEIGHT,
+        "focal_alpha": cfg.SCRIBBLE_LOSS.ALPHA,
     }
     model.zero_grad(set_to_none=True)
     return {"train_outputs": train_outputs, "train_losses": losses, "train_grads": grads}
@@ -138,8 +142,9 @@ def compare(ours: dict[str, Any], ref: dict[str, Any]) -> list[Row]:
     for key in sorted(k for k in ref if k.startswith("video")):
         for out_key in ("multi_pred_prob", "multi_scribble_prob"):
             if out_key in ref[key] and key in ours:
-                rows.append(Row(f"{key}.{out_key}", _max_abs(ours[key][out_key], ref[key][out_key]), PROB_TOL,
-                                "max|diff|"))
+                rows.append(
+                    Row(f"{key}.{out_key}", _max_abs(ours[key][out_key], ref[key][out_key]), PROB_TOL, "max|diff|")
+                )
     return rows
 
 

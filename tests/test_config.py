@@ -1,0 +1,47 @@
+"""Typed config: named YAML files, KEY=value overrides, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from rhmnet.config import ConfigError, config_from_dict, load_config
+
+
+def test_named_configs_carry_the_authors_settings():
+    video = load_config("video_training")
+    assert video.NAME == "video_training"
+    assert video.MODEL.REFINE_LAYERS == 1 and video.MODEL.TRANSFORMER.REFINE_THRESHOLD == [0.65, 0.95]
+    assert video.TRAIN.LR == 1e-4 and video.TRAIN.LOSS.CONSISTENCY.WEIGHT == 20.0
+    assert video.TEST.MAX_MEMORY_LENGTH == 4 and video.TEST.REQUIRE_LAST_SCRIBBLE is True
+    pre = load_config("pre_training")
+    assert pre.TRAIN.LR == 5e-5 and pre.TRAIN.LOSS.SCRIBBLE_LOSS.ALPHA == 0.35
+    assert pre.TRAIN.LOSS.CONSISTENCY.WEIGHT == 0.0
+
+
+def test_overrides_are_typed():
+    cfg = load_config("video_training", ["TRAIN.LR=3e-4", "DATASETS.CROP_SIZE=[96, 96]", "TEST.REQUIRE_LAST=true"])
+    assert cfg.TRAIN.LR == 3e-4 and cfg.DATASETS.CROP_SIZE == [96, 96] and cfg.TEST.REQUIRE_LAST is True
+    assert config_from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("TRAIN.NOPE=1", "unknown config key: TRAIN.NOPE"),
+        ("TRAIN.EPOCH=abc", "TRAIN.EPOCH: expected an integer"),
+        ("TRAIN.LR", "KEY=value"),
+        ("MODEL.HIDDEN_DIM=true", "MODEL.HIDDEN_DIM: expected an integer"),
+    ],
+)
+def test_bad_overrides_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("[", r"\[")):
+        load_config("video_training", [override])
+
+
+def test_unknown_key_in_a_yaml_file_names_file_and_key(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("MODEL:\n  BACKBONE:\n    DEPTH: 50\n")
+    with pytest.raises(ConfigError, match=r"exp\.yaml: unknown config key: MODEL\.BACKBONE\.DEPTH"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config("no_such_config")
