@@ -108,19 +108,19 @@ class Backbone(nn.Module):
             w, b = params[key]
             return F.conv2d(inp, w, b, module.stride, module.padding, module.dilation, module.groups)
 
-        x = self.maxpool(F.relu(conv("stem", self.conv1, x)))
+        x = self.maxpool(F.relu_(conv("stem", self.conv1, x)))
         outs = []
         for lname in ("layer1", "layer2", "layer3"):
             for bi, block in enumerate(getattr(self, lname)):
                 prefix = f"{lname}.{bi}"
                 convs = [n for n, _ in block.named_children() if n.startswith("conv")]
+                identity = x if block.downsample is None else conv(f"{prefix}.downsample", block.downsample[0], x)
                 out = x
                 for i, cname in enumerate(convs):
                     out = conv(f"{prefix}.{cname}", getattr(block, cname), out)
                     if i < len(convs) - 1:
-                        out = F.relu(out)
-                identity = x if block.downsample is None else conv(f"{prefix}.downsample", block.downsample[0], x)
-                x = F.relu(out + identity)
+                        out = F.relu_(out)
+                x = F.relu_(out.add_(identity))
             outs.append(x)
         return outs
 

@@ -59,12 +59,12 @@ class RefinementHead(nn.Module):
     def forward(self, x: torch.Tensor, adapted: list[torch.Tensor]) -> torch.Tensor:
         """Logits at stride 4, ``[B*no, out_dim, H/4, W/4]``."""
         a4, a8, a16 = adapted
-        x = F.relu(self.conv_in(x))
-        x = F.relu(self.conv_16x(_add_per_object(a16, x)))
+        x = F.relu_(self.conv_in(x))
+        x = F.relu_(self.conv_16x(_add_per_object(a16, x)))
         x = F.interpolate(x, size=a8.shape[-2:], mode="bilinear", align_corners=True)
-        x = F.relu(self.conv_8x(_add_per_object(a8, x)))
+        x = F.relu_(self.conv_8x(_add_per_object(a8, x)))
         x = F.interpolate(x, size=a4.shape[-2:], mode="bilinear", align_corners=True)
-        x = F.relu(self.conv_4x(_add_per_object(a4, x)))
+        x = F.relu_(self.conv_4x(_add_per_object(a4, x)))
         return self.conv_out(x)
 
 
