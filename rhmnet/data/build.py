@@ -1,0 +1,90 @@
+"""Training datasets from the config: ``pretrain`` -> COCO pseudo-clips, ``video`` -> YouTube-VOS + DAVIS
+mix. Roots and options come from ``cfg.DATASETS`` / ``cfg.TRAIN``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from rhmnet.data.coco import CocoScribbleDataset
+from rhmnet.data.davis import DavisScribbleDataset
+from rhmnet.data.sample import ClipOptions
+from rhmnet.data.sampler import MixedClipDataset
+from rhmnet.data.youtube import YtbScribbleDataset
+
+STAGES = ("pretrain", "video")
+
+
+def clip_options(cfg: Any, section: Any) -> ClipOptions:
+    """ClipOptions from ``cfg.DATASETS`` and one dataset section (``COCOS``, ``YTB`` or ``DAVIS``)."""
+    data = cfg.DATASETS
+    return ClipOptions(
+        clip_length=section.CLIP_LENGTH,
+        crop_size=(data.CROP_SIZE[0], data.CROP_SIZE[1]),
+        max_objects=data.MAX_OBJECT_NUM,
+        minimum_area=data.MINIMUM_AREA,
+        others_to_background=section.ADDITIONAL_BG,
+        memory_bg=data.MEMORY_BG,
+        in_clip_flip=section.RANDOM_FLIP,
+        bidirection=data.BIDIRECTION,
+        dilate_kernel_size=data.DILATE_KERNEL_SIZE,
+        resize_short_side=data.RESIZE_SHORT_SIDE,
+    )
+
+
+def build_train_dataset(cfg: Any, stage: str) -> Dataset:
+    """The training dataset of a stage: ``"pretrain"`` (COCO, one sample per listed image per epoch) or
+    ``"video"`` (YouTube-VOS and DAVIS mixed by ``DATASETS.SAMPLE_PROBABILITY``, ``TRAIN.SAMPLES_PER_EPOCH``
+    samples per epoch). A dataset whose probability is 0 is not opened."""
+    data = cfg.DATASETS
+    if stage == "pretrain":
+        coco = data.COCOS
+        return CocoScribbleDataset(
+            coco.IMG_DIR,
+            coco.ANNO_DIR,
+            coco.JSON_PATH,
+            clip_options(cfg, coco),
+            transform_mode=coco.TRANSFORM_MODE,
+            affine_range=tuple(coco.AFFINE_RANGE),
+        )
+    if stage != "video":
+        raise ValueError(f"unknown training stage {stage!r} (expected one of {', '.join(STAGES)})")
+    probabilities = list(data.SAMPLE_PROBABILITY)
+    if len(probabilities) != 2:
+        raise ValueError(
+            f"DATASETS.SAMPLE_PROBABILITY must give [YouTube-VOS, DAVIS] weights, got {probabilities}"
+        )
+    if data.YTB.CLIP_LENGTH != data.DAVIS.CLIP_LENGTH:
+        raise ValueError(
+            f"DATASETS.YTB.CLIP_LENGTH ({data.YTB.CLIP_LENGTH}) and DATASETS.DAVIS.CLIP_LENGTH "
+            f"({data.DAVIS.CLIP_LENGTH}) must match to batch clips together"
+        )
+    init_skip = cfg.TRAIN.INIT_SKIP
+    factories = (
+        lambda: YtbScribbleDataset(data.YTB.ROOT, clip_options(cfg, data.YTB), init_skip=init_skip),
+        lambda: DavisScribbleDataset(data.DAVIS.PATH, clip_options(cfg, data.DAVIS), init_skip=init_skip),
+    )
+    chosen = [(make(), p) for make, p in zip(factories, probabilities) if p > 0]
+    if not chosen:
+        raise ValueError(f"DATASETS.SAMPLE_PROBABILITY {probabilities} selects no dataset")
+    return MixedClipDataset(
+        [d for d, _ in chosen],
+        [p for _, p in chosen],
+        cfg.TRAIN.SAMPLES_PER_EPOCH,
+        temporal_flip=data.VIDEO_TEMPORAL_FLIP,
+        init_skip=init_skip,
+    )
+
+
+def set_skip(dataset: Dataset, skip: int) -> bool:
+    """Set the frame-gap curriculum of a training dataset (also through ``Subset``-like wrappers).
+    Returns whether a dataset took it. Note: DataLoader workers hold copies; non-persistent workers see
+    the new value from the next epoch on (as in the authors' code)."""
+    while dataset is not None:
+        change = getattr(dataset, "change_skip", None)
+        if callable(change):
+            change(skip)
+            return True
+        dataset = getattr(dataset, "dataset", None)
+    return False

@@ -1,0 +1,440 @@
+"""Scribble synthesis from dense masks, for users without the authors' scribble files.
+
+A stroke is a random walk along the medial axis of a region: it starts at a point far from the region's
+border, heads along the region's principal axis (objects) or a random direction (background), and at
+each step prefers the direction that stays farthest from the border, with a penalty on turning; it stops
+before it would touch the border, so the drawn stroke (random thickness) lies inside the region.
+Everything is deterministic given the seed: each file gets its own generator derived from the seed and
+the file's name.
+
+Files are written in the authors' format (value n = object n, N+1 = background, 0 = unlabeled):
+DAVIS ``train_scribbles/<seq>/<frame>.bmp`` and ``valid_scribbles{g}/<seq>.bmp``, YouTube-VOS
+``train_scribbles/<video>/<frame>.bmp`` and ``valid_scribbles/<video>/<frame>.bmp``, COCO
+``scribbles/<image>.bmp`` plus ``COCO_scribbles.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import warnings
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from rhmnet.data.io import (
+    DatasetError,
+    list_files,
+    read_image_set,
+    read_json,
+    read_palette_png,
+    write_json,
+    write_scribble,
+)
+from rhmnet.data.labels import MAX_OBJECTS
+
+VOID = 255  # DAVIS / YouTube-VOS "ignore" label in dense annotations
+
+
+@dataclass
+class ScribbleStyle:
+    """Shape of the synthetic strokes."""
+
+    radius: tuple[int, int] = (2, 4)  # stroke half-thickness range in pixels (thickness 2r+1)
+    min_area: int = 64  # objects with fewer mask pixels are skipped (and reported)
+    object_strokes: tuple[int, int] = (1, 2)  # strokes per object
+    background_strokes: tuple[int, int] = (2, 4)  # background strokes per frame
+    step: float = 2.0  # walk step in pixels
+    turn_penalty: float = 1.0  # distance units lost per radian of turning
+    stop_fraction: tuple[float, float] = (0.1, 0.35)  # a walk ends where the border distance falls below
+    # this fraction (drawn per walk) of its value at the start
+    length: tuple[float, float] = (
+        0.5,
+        1.0,
+    )  # max walk length per direction, as a fraction of the region size
+
+
+@dataclass
+class SynthesisReport:
+    """What a synthesis run wrote and which objects it had to skip."""
+
+    written: int = 0
+    skipped_objects: list[str] = field(default_factory=list)  # "<item>: object k (area a)"
+    skipped_items: list[str] = field(default_factory=list)  # files not written, with the reason
+    no_background: list[str] = field(default_factory=list)  # files without a background stroke
+
+    def merge(self, other: SynthesisReport) -> None:
+        self.written += other.written
+        self.skipped_objects += other.skipped_objects
+        self.skipped_items += other.skipped_items
+        self.no_background += other.no_background
+
+    def summary(self) -> str:
+        lines = [f"wrote {self.written} scribble files"]
+        for title, items in (
+            ("objects too small to scribble (skipped)", self.skipped_objects),
+            ("items skipped", self.skipped_items),
+            ("files without a background stroke", self.no_background),
+        ):
+            if items:
+                shown = "; ".join(items[:10]) + ("; ..." if len(items) > 10 else "")
+                lines.append(f"{len(items)} {title}: {shown}")
+        return "\n".join(lines)
+
+
+def rng_for(seed: int, *parts: object) -> np.random.Generator:
+    """A generator that depends only on the seed and the item's name (order-independent)."""
+    key = zlib.crc32("/".join(str(p) for p in parts).encode())
+    return np.random.default_rng([int(seed), key])
+
+
+def border_distance(region: np.ndarray) -> np.ndarray:
+    """Euclidean distance of each region pixel to the nearest non-region pixel or the image border."""
+    padded = np.pad(region.astype(np.uint8), 1)
+    return cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
+
+
+def principal_angle(region: np.ndarray) -> float:
+    """Orientation (radians) of the region's principal axis."""
+    moments = cv2.moments(region.astype(np.uint8), binaryImage=True)
+    return 0.5 * math.atan2(2 * moments["mu11"], moments["mu20"] - moments["mu02"])
+
+
+def _walk(
+    dist: np.ndarray,
+    start: tuple[float, float],
+    heading: float,
+    limit: float,
+    max_steps: int,
+    style: ScribbleStyle,
+    rng: np.random.Generator,
+) -> list[tuple[float, float]]:
+    """Points (x, y) of a walk from ``start`` along the ridge of ``dist`` (greedy: farthest from the
+    border, minus a turning penalty). It stops before ``dist`` drops below ``limit`` or below a random
+    fraction of its starting value, and never re-enters cells it already crossed."""
+    height, width = dist.shape
+    x, y = start
+    points: list[tuple[float, float]] = []
+    turns = np.radians([-40.0, -20.0, 0.0, 20.0, 40.0])
+    floor = max(limit, rng.uniform(*style.stop_fraction) * float(dist[int(round(y)), int(round(x))]))
+    cell = max(2.0, 2.0 * style.step)
+    visited = {(int(x // cell), int(y // cell))}
+    for _ in range(max_steps):
+        best, best_score = None, -np.inf
+        current = (int(x // cell), int(y // cell))
+        for turn in turns:
+            angle = heading + turn
+            nx, ny = x + style.step * math.cos(angle), y + style.step * math.sin(angle)
+            col, row = int(round(nx)), int(round(ny))
+            if not (0 <= row < height and 0 <= col < width) or dist[row, col] < floor:
+                continue
+            target = (int(nx // cell), int(ny // cell))
+            if target != current and target in visited:
+                continue
+            score = float(dist[row, col]) - style.turn_penalty * abs(turn) + rng.normal(0.0, 0.2)
+            if score > best_score:
+                best, best_score = (nx, ny, angle), score
+        if best is None:
+            break
+        x, y, heading = best
+        visited.add((int(x // cell), int(y // cell)))
+        points.append((x, y))
+    return points
+
+
+def region_stroke(
+    region: np.ndarray,
+    num_strokes: int,
+    radius: int,
+    rng: np.random.Generator,
+    style: ScribbleStyle,
+    heading: float | None = None,
+) -> np.ndarray | None:
+    """A stroke mask (bool [H, W]) of ``num_strokes`` walks inside ``region``; ``None`` when the region
+    is too thin for a stroke of that radius even after thinning the stroke."""
+    dist = border_distance(region)
+    peak = float(dist.max()) if dist.size else 0.0
+    radius = min(radius, int(peak) - 1)
+    if radius < 0:
+        return None
+    limit = radius + 1.0
+    rows, cols = np.nonzero(dist >= limit)
+    weights = dist[rows, cols].astype(np.float64) ** 2
+    weights /= weights.sum()
+    x0, y0, w, h = cv2.boundingRect(region.astype(np.uint8))
+    canvas = np.zeros(region.shape, dtype=np.uint8)
+    for _ in range(num_strokes):
+        pick = int(rng.choice(len(rows), p=weights))
+        start = (float(cols[pick]), float(rows[pick]))
+        angle = (heading if heading is not None else rng.uniform(0, math.pi)) + rng.normal(0.0, 0.3)
+        max_steps = max(1, int(rng.uniform(*style.length) * max(w, h) / style.step))
+        forward = _walk(dist, start, angle, limit, max_steps, style, rng)
+        backward = _walk(dist, start, angle + math.pi, limit, max_steps, style, rng)
+        points = np.array(backward[::-1] + [start] + forward, dtype=np.float64)
+        polyline = np.round(points).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(canvas, [polyline], isClosed=False, color=1, thickness=2 * radius + 1)
+        if len(points) == 1:
+            cv2.circle(canvas, (int(start[0]), int(start[1])), radius, 1, thickness=-1)
+    stroke = (canvas > 0) & region
+    return stroke if stroke.any() else None
+
+
+def scribble_from_labels(
+    labels: np.ndarray,
+    object_ids: Sequence[int],
+    background_value: int,
+    rng: np.random.Generator,
+    style: ScribbleStyle | None = None,
+    void_value: int | None = VOID,
+) -> tuple[np.ndarray, list[tuple[int, int]], bool]:
+    """Scribble map for a dense label map: strokes with value k inside each object k of ``object_ids``
+    and value ``background_value`` in the background (label 0; ``void_value`` pixels excluded).
+
+    Returns (uint8 scribble [H, W], skipped objects as (id, area), whether a background stroke exists).
+    """
+    style = style or ScribbleStyle()
+    scribble = np.zeros(labels.shape, dtype=np.uint8)
+    skipped: list[tuple[int, int]] = []
+    for obj in object_ids:
+        region = labels == obj
+        area = int(region.sum())
+        stroke = None
+        if area >= style.min_area:
+            radius = int(rng.integers(style.radius[0], style.radius[1] + 1))
+            count = int(rng.integers(style.object_strokes[0], style.object_strokes[1] + 1))
+            stroke = region_stroke(region, count, radius, rng, style, heading=principal_angle(region))
+        if stroke is None:
+            if area:
+                skipped.append((int(obj), area))
+            continue
+        scribble[stroke] = obj
+    background = labels == 0
+    if void_value is not None:
+        background &= labels != void_value
+    has_background = False
+    if background.sum() >= style.min_area:
+        radius = int(rng.integers(style.radius[0], style.radius[1] + 1))
+        count = int(rng.integers(style.background_strokes[0], style.background_strokes[1] + 1))
+        stroke = region_stroke(background, count, radius, rng, style)
+        if stroke is not None:
+            scribble[stroke] = background_value
+            has_background = True
+    return scribble, skipped, has_background
+
+
+def _object_ids(labels: np.ndarray) -> list[int]:
+    return [int(v) for v in np.unique(labels) if 0 < v < VOID]
+
+
+def _scribble_file(
+    labels: np.ndarray,
+    num_objects: int,
+    out_path: Path,
+    rng: np.random.Generator,
+    style: ScribbleStyle,
+    item: str,
+    report: SynthesisReport,
+) -> None:
+    """Synthesise and write one video scribble file (objects keep their ids, background N+1)."""
+    if num_objects > MAX_OBJECTS:
+        raise DatasetError(
+            f"{item}: {num_objects} objects; the scribble format supports at most {MAX_OBJECTS}"
+        )
+    scribble, skipped, has_background = scribble_from_labels(
+        labels, _object_ids(labels), num_objects + 1, rng, style
+    )
+    report.skipped_objects += [f"{item}: object {obj} (area {area})" for obj, area in skipped]
+    if not has_background:
+        report.no_background.append(item)
+    write_scribble(out_path, scribble)
+    report.written += 1
+
+
+def _max_object_id(label_files: Iterable[Path]) -> int:
+    return max((max(_object_ids(read_palette_png(p)), default=0) for p in label_files), default=0)
+
+
+def davis_sequences(root: Path, resolution: str = "480p") -> list[str]:
+    """Sequences of every ``ImageSets/2017/*.txt`` list, or every annotation folder when there is none."""
+    lists = sorted((root / "ImageSets" / "2017").glob("*.txt"))
+    if lists:
+        names = [name for path in lists for name in read_image_set(path)]
+        return list(dict.fromkeys(names))
+    folder = root / "Annotations" / resolution
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def synthesize_davis(
+    root: str | Path,
+    out_root: str | Path | None = None,
+    seed: int = 0,
+    style: ScribbleStyle | None = None,
+    sequences: Sequence[str] | None = None,
+    groups: int = 5,
+    resolution: str = "480p",
+    progress: bool = True,
+) -> SynthesisReport:
+    """DAVIS: ``train_scribbles/<seq>/<frame>.bmp`` for every annotated frame and
+    ``valid_scribbles{g}/<seq>.bmp`` (frame 0, g = 0..groups-1, different strokes per g), written under
+    ``out_root`` (default: ``root``). N = the sequence's highest object id."""
+    root = Path(root)
+    out_root = Path(out_root) if out_root is not None else root
+    style = style or ScribbleStyle()
+    names = list(sequences) if sequences is not None else davis_sequences(root, resolution)
+    if not names:
+        raise DatasetError(
+            f"DAVIS: no sequences found under {root} (no ImageSets/2017/*.txt, no annotations)"
+        )
+    report = SynthesisReport()
+    for name in tqdm(names, desc="DAVIS scribbles", disable=not progress):
+        files = list_files(root / "Annotations" / resolution / name, (".png",))
+        if not files:
+            raise DatasetError(
+                f"DAVIS: no annotations for {name!r} in {root / 'Annotations' / resolution / name}"
+            )
+        labels = [read_palette_png(p) for p in files]
+        num_objects = max((max(_object_ids(lab), default=0) for lab in labels), default=0)
+        for path, label in zip(files, labels):
+            _scribble_file(
+                label,
+                num_objects,
+                out_root / "train_scribbles" / name / f"{path.stem}.bmp",
+                rng_for(seed, "davis-train", name, path.stem),
+                style,
+                f"{name}/{path.stem}",
+                report,
+            )
+        for group in range(groups):
+            _scribble_file(
+                labels[0],
+                num_objects,
+                out_root / f"valid_scribbles{group}" / f"{name}.bmp",
+                rng_for(seed, "davis-valid", group, name),
+                style,
+                f"valid{group}/{name}",
+                report,
+            )
+    return report
+
+
+def synthesize_youtube(
+    root: str | Path,
+    out_root: str | Path | None = None,
+    seed: int = 0,
+    style: ScribbleStyle | None = None,
+    splits: Sequence[str] = ("train", "valid"),
+    progress: bool = True,
+) -> SynthesisReport:
+    """YouTube-VOS: ``<split>_scribbles/<video>/<frame>.bmp`` for every annotation PNG of
+    ``<split>/Annotations/<video>/`` (train: every frame; valid: each object's first frame). N = the
+    video's highest object id (from ``<split>/meta.json`` when present), background N+1."""
+    root = Path(root)
+    out_root = Path(out_root) if out_root is not None else root
+    style = style or ScribbleStyle()
+    report = SynthesisReport()
+    for split in splits:
+        anno_root = root / split / "Annotations"
+        if not anno_root.is_dir():
+            raise DatasetError(f"YouTube-VOS: missing annotation folder {anno_root}")
+        meta_path = root / split / "meta.json"
+        meta = read_json(meta_path).get("videos", {}) if meta_path.is_file() else {}
+        videos = sorted(p.name for p in anno_root.iterdir() if p.is_dir())
+        for video in tqdm(videos, desc=f"YouTube-VOS {split} scribbles", disable=not progress):
+            files = list_files(anno_root / video, (".png",))
+            ids = [int(k) for k in meta.get(video, {}).get("objects", {})]
+            num_objects = max(ids) if ids else _max_object_id(files)
+            for path in files:
+                _scribble_file(
+                    read_palette_png(path),
+                    num_objects,
+                    out_root / f"{split}_scribbles" / video / f"{path.stem}.bmp",
+                    rng_for(seed, f"ytb-{split}", video, path.stem),
+                    style,
+                    f"{video}/{path.stem}",
+                    report,
+                )
+    return report
+
+
+def _instance_mask(coco: Any, ann: dict[str, Any]) -> np.ndarray:
+    """Boolean mask of a COCO annotation (silencing pycocotools' numpy-2 deprecation notice)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return coco.annToMask(ann) > 0
+
+
+def synthesize_coco(
+    instances_json: str | Path,
+    out_dir: str | Path,
+    seed: int = 0,
+    style: ScribbleStyle | None = None,
+    scribble_dir: str = "scribbles",
+    json_name: str = "COCO_scribbles.json",
+    max_objects: int = MAX_OBJECTS,
+    limit: int | None = None,
+    progress: bool = True,
+) -> SynthesisReport:
+    """COCO: from instance masks (pycocotools), per-image ``<out_dir>/<scribble_dir>/<stem>.bmp`` and
+    ``<out_dir>/<json_name>`` (``{"images": [{file_name, anno_name, num_objects, ...}]}``). The largest
+    ``max_objects`` non-crowd instances are kept (larger ones painted first); objects that cannot be
+    scribbled are dropped and the rest numbered 1..N; the background is N+1 and ``num_objects`` = N+1
+    (the authors' convention). Images without any scribbled object are skipped and reported."""
+    from pycocotools.coco import COCO  # imported here: only synthesis needs it
+
+    if not Path(instances_json).is_file():
+        raise DatasetError(f"missing COCO instances file: {instances_json}")
+    style = style or ScribbleStyle()
+    out_dir = Path(out_dir)
+    with contextlib.redirect_stdout(io.StringIO()) if not progress else contextlib.nullcontext():
+        coco = COCO(str(instances_json))  # pycocotools prints its loading progress
+    image_ids = sorted(coco.getImgIds())[:limit]
+    report, entries = SynthesisReport(), []
+    for image_id in tqdm(image_ids, desc="COCO scribbles", disable=not progress):
+        info = coco.loadImgs(image_id)[0]
+        stem = Path(info["file_name"]).stem
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=image_id))
+        labels = np.zeros((info["height"], info["width"]), dtype=np.uint8)
+        instances = sorted((a for a in anns if not a.get("iscrowd", 0)), key=lambda a: -a["area"])[
+            :max_objects
+        ]
+        for obj, ann in enumerate(instances, start=1):
+            labels[_instance_mask(coco, ann)] = obj
+        for ann in anns:
+            if ann.get("iscrowd", 0):
+                labels[_instance_mask(coco, ann) & (labels == 0)] = VOID
+        scribble, skipped, has_background = scribble_from_labels(
+            labels, range(1, len(instances) + 1), MAX_OBJECTS + 1, rng_for(seed, "coco", image_id), style
+        )
+        report.skipped_objects += [
+            f"{info['file_name']}: object {obj} (area {area})" for obj, area in skipped
+        ]
+        kept = [obj for obj in range(1, len(instances) + 1) if (scribble == obj).any()]
+        if not kept or not has_background:
+            report.skipped_items.append(
+                f"{info['file_name']} ({'no object' if not kept else 'no background'} scribble)"
+            )
+            continue
+        lut = np.zeros(256, dtype=np.uint8)
+        lut[kept] = np.arange(1, len(kept) + 1)
+        lut[MAX_OBJECTS + 1] = len(kept) + 1
+        write_scribble(out_dir / scribble_dir / f"{stem}.bmp", lut[scribble])
+        report.written += 1
+        entries.append(
+            {
+                "file_name": info["file_name"],
+                "anno_name": f"{stem}.bmp",
+                "num_objects": len(kept) + 1,
+                "image_id": image_id,
+                "height": info["height"],
+                "width": info["width"],
+            }
+        )
+    write_json(out_dir / json_name, {"images": entries})
+    return report

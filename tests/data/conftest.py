@@ -1,0 +1,47 @@
+"""Fixtures of the data tests: a small synthetic dataset (generated once per session) and configs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rhmnet.config import Config, load_config
+from rhmnet.data.synthetic import make_synthetic_dataset
+
+CROP = 64
+
+
+@pytest.fixture(scope="session")
+def synthetic_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Roots of the synthetic DAVIS / YouTube-VOS / COCO layouts (read-only for the tests)."""
+    out = tmp_path_factory.mktemp("synthetic")
+    return make_synthetic_dataset(out, seed=0, num_train=5, num_val=2, size=(128, 128), frames=12)
+
+
+def data_overrides(roots: dict[str, Path]) -> list[str]:
+    """Config overrides pointing the datasets at ``roots`` with small crops."""
+    coco = roots["coco"]
+    return [
+        f"DATASETS.DAVIS.PATH={roots['davis']}",
+        f"DATASETS.YTB.ROOT={roots['youtube']}",
+        f"DATASETS.COCOS.IMG_DIR={coco / 'images'}",
+        f"DATASETS.COCOS.ANNO_DIR={coco / 'scribbles'}",
+        f"DATASETS.COCOS.JSON_PATH={coco / 'COCO_scribbles.json'}",
+        f"DATASETS.CROP_SIZE=[{CROP},{CROP}]",
+        "DATASETS.RESIZE_SHORT_SIDE=128",
+        "DATASETS.MINIMUM_AREA=20",
+        "DATASETS.SAMPLE_PROBABILITY=[1,1]",
+        "TRAIN.SAMPLES_PER_EPOCH=12",
+    ]
+
+
+@pytest.fixture
+def make_cfg(synthetic_roots: dict[str, Path]) -> Callable[..., Config]:
+    """``make_cfg("KEY=value", ...)``: the video_training config on the synthetic data plus overrides."""
+
+    def make(*extra: str) -> Config:
+        return load_config("video_training", data_overrides(synthetic_roots) + list(extra))
+
+    return make

@@ -1,0 +1,76 @@
+"""The command-line tools over rhmnet.data (run in-process through their ``main``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from rhmnet.data.io import read_scribble, write_json
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def load_script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_make_synthetic_dataset_cli(tmp_path: Path) -> None:
+    main = load_script("make_synthetic_dataset").main
+    argv = ["--seed", "2", "--num-train", "1", "--num-val", "1", "--size", "64x64", "--frames", "3"]
+    assert main(["--out", str(tmp_path / "a"), *argv, "--layouts", "davis"]) == 0
+    assert (tmp_path / "a" / "DAVIS" / "valid_scribbles4" / "synth-001.bmp").is_file()
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "b"), "--size", "big"])
+
+
+def test_synthesize_scribbles_cli(synthetic_roots: dict[str, Path], tmp_path: Path) -> None:
+    main = load_script("synthesize_scribbles").main
+    out = ["--out", str(tmp_path)]
+    davis = [
+        "davis",
+        "--root",
+        str(synthetic_roots["davis"]),
+        *out,
+        "--sequences",
+        "synth-000",
+        "--groups",
+        "1",
+    ]
+    assert main(["--quiet", "--radius", "1", "2", *davis]) == 0
+    written = read_scribble(tmp_path / "train_scribbles" / "synth-000" / "00003.bmp")
+    assert written.shape == (128, 128) and written.max() > 0
+    assert (
+        main(["--quiet", "youtube", "--root", str(synthetic_roots["youtube"]), *out, "--splits", "valid"])
+        == 0
+    )
+    assert list((tmp_path / "valid_scribbles").glob("*/*.bmp"))
+    instances = synthetic_roots["coco"] / "annotations" / "instances_train.json"
+    coco = ["coco", "--instances", str(instances), "--out", str(tmp_path / "coco"), "--limit", "3"]
+    assert main(["--quiet", *coco]) == 0
+    assert len(json.loads((tmp_path / "coco" / "COCO_scribbles.json").read_text())["images"]) <= 3
+    assert main(["--quiet", "davis", "--root", str(tmp_path / "nothing")]) == 1
+
+
+def test_convert_davis_interactive_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main = load_script("convert_davis_interactive").main
+    background = {"path": [[0.1, 0.1], [0.9, 0.1]], "object_id": 0}
+    object_2 = {"path": [[0.5, 0.2], [0.5, 0.9]], "object_id": 2}
+    write_json(
+        tmp_path / "in" / "toy" / "002.json", {"sequence": "toy", "scribbles": [[background, object_2], []]}
+    )
+    common = [str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--size", "40", "60"]
+    assert main([*common, "--num-objects", "2"]) == 0
+    scribble = read_scribble(tmp_path / "out" / "valid_scribbles1" / "toy.bmp")  # 002.json -> group 1
+    assert scribble.shape == (40, 60) and set(np.unique(scribble)) == {0, 2, 3}  # background = N + 1
+    assert json.loads((tmp_path / "out" / "valid_scribbles1" / "toy.json").read_text())["frame"] == 0
+    assert main([*common, "--frame", "1"]) == 1
+    assert "frame 1 has no strokes" in capsys.readouterr().err
