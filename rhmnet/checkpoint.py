@@ -69,7 +69,8 @@ def convert_author_state_dict(state: dict[str, torch.Tensor], path: str = "<stat
     return out
 
 
-def _read(path: Union[str, Path]) -> dict[str, Any]:
+def read_checkpoint(path: Union[str, Path]) -> dict[str, Any]:
+    """Load a checkpoint file (weights only) and check that it is ours or the authors' format."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
@@ -127,7 +128,7 @@ def load_model(
     The config comes from ``config`` (a :class:`Config` or a config name/path), else from the checkpoint
     (ours store it), else ``video_training``. The model is returned in eval mode on ``device``.
     """
-    data = _read(path)
+    data = read_checkpoint(path)
     if isinstance(config, Config):
         cfg = copy.deepcopy(config)
     elif config is not None:

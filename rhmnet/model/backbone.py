@@ -35,27 +35,32 @@ class FrozenBatchNorm2d(nn.Module):
         state_dict.pop(prefix + "num_batches_tracked", None)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def scale_and_shift(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-channel ``(scale, shift)`` of the affine map."""
-        scale = self.weight * (self.running_var + self.eps).rsqrt()
-        return scale, self.bias - self.running_mean * scale
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale, shift = self.scale_and_shift()
+        scale, shift = bn_scale_and_shift(self)
         return x * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1)
 
     def extra_repr(self) -> str:
         return f"{self.weight.shape[0]}, eps={self.eps}"
 
 
-class Backbone(nn.Module):
-    """torchvision ResNet up to ``layer3``; returns the outputs of layer1, layer2 and layer3."""
+def bn_scale_and_shift(bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel ``(scale, shift)`` of a frozen (or eval-mode) batch norm's affine map."""
+    scale = bn.weight * (bn.running_var + bn.eps).rsqrt()
+    return scale, bn.bias - bn.running_mean * scale
 
-    def __init__(self, name: str = "resnet50") -> None:
+
+class Backbone(nn.Module):
+    """torchvision ResNet up to ``layer3``; returns the outputs of layer1, layer2 and layer3.
+
+    Batch norms are frozen affine maps (the paper); ``frozen_bn=False`` keeps ordinary trainable batch
+    norms, which small models trained from scratch (the demo) need.
+    """
+
+    def __init__(self, name: str = "resnet50", frozen_bn: bool = True) -> None:
         super().__init__()
         if name not in _RESNETS:
             raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(_RESNETS)}")
-        net = _RESNETS[name][0](weights=None, norm_layer=FrozenBatchNorm2d)
+        net = _RESNETS[name][0](weights=None, norm_layer=FrozenBatchNorm2d if frozen_bn else nn.BatchNorm2d)
         self.name = name
         self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
         self.layer1, self.layer2, self.layer3 = net.layer1, net.layer2, net.layer3
@@ -75,7 +80,7 @@ class Backbone(nn.Module):
         return [f4, f8, f16]
 
     # -- inference fast path: batch norm folded into the preceding convolution ---------------------------
-    def _conv_bn_pairs(self) -> list[tuple[str, nn.Conv2d, FrozenBatchNorm2d]]:
+    def _conv_bn_pairs(self) -> list[tuple[str, nn.Conv2d, nn.Module]]:
         pairs = [("stem", self.conv1, self.bn1)]
         for lname in ("layer1", "layer2", "layer3"):
             for bi, block in enumerate(getattr(self, lname)):
@@ -96,7 +101,7 @@ class Backbone(nn.Module):
         if self._folded is None or self._folded_version != version:
             folded = {}
             for key, conv, bn in pairs:
-                scale, shift = bn.scale_and_shift()
+                scale, shift = bn_scale_and_shift(bn)
                 folded[key] = ((conv.weight * scale.view(-1, 1, 1, 1)).detach(), shift.detach())
             self._folded, self._folded_version = folded, version
         return self._folded

@@ -90,7 +90,7 @@ class RHMNet(nn.Module):
         if m.ATTACH.LOCAL_SIMILARITY:
             raise NotImplementedError("MODEL.ATTACH.LOCAL_SIMILARITY is not used by the paper's experiments")
 
-        self.backbone = Backbone(m.BACKBONE.NAME)
+        self.backbone = Backbone(m.BACKBONE.NAME, frozen_bn=m.BACKBONE.BN_FROZEN)
         dims = self.backbone.channels
         self.bottleneck = nn.Sequential(nn.Conv2d(dims[2], m.HIDDEN_DIM, 1), nn.GroupNorm(32, m.HIDDEN_DIM))
         nn.init.xavier_uniform_(self.bottleneck[0].weight)

@@ -1,0 +1,202 @@
+"""Training checkpoints: where they go, what they hold, and how a run resumes from one.
+
+Layout (the authors' names, so evaluation's ``--ckpt_num`` finds them)::
+
+    {TRAIN.CHECKPOINT_DIR}/pretrain_weights_{NAME}/pretrain_checkpoint_{epoch}.pth.tar  (completed epochs)
+    {TRAIN.CHECKPOINT_DIR}/pretrain_weights_{NAME}/last_checkpoint.pth.tar  (--max_iters / --save_every)
+    {TRAIN.CHECKPOINT_DIR}/pretrain_weights_{NAME}/config.yaml  (the resolved config)
+    {TRAIN.CHECKPOINT_DIR}/pretrain_weights_{NAME}/STAGE  (pretrain / video: one stage per folder)
+
+A checkpoint is our format (``rhmnet.checkpoint.save_model``, written atomically, loadable with
+``rhmnet.load_model``) plus the training state: optimizer, scheduler, AMP scaler, iteration, epoch,
+stage, every rank's RNG states (Python, NumPy, torch, CUDA) and the data position. Samples are pure
+functions of (seed, epoch, index) (``rhmnet.engine.data``) and the schedules pure functions of the
+iteration, so nothing else is needed to continue exactly.
+
+Resume rule (``--resume PATH``, else ``RESUME`` in the config):
+
+- **exact** when the checkpoint is ours, holds a training state, and was written by the same config
+  ``NAME`` and stage: weights, optimizer, schedule, iteration and RNG states continue;
+- **initial weights only** otherwise (another config or stage, e.g. the video stage starting from
+  pre-training epoch 14, or the authors' ``{'epoch', 'state_dict'}`` files): fresh optimiser and
+  schedule from iteration 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from rhmnet.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    model_state_from_checkpoint,
+    read_checkpoint,
+    save_model,
+)
+from rhmnet.config import Config
+
+log = logging.getLogger(__name__)
+
+LAST_CHECKPOINT = "last_checkpoint.pth.tar"
+STAGE_FILE = "STAGE"
+
+
+@dataclass
+class TrainState:
+    """Where training stands: completed iterations and the run geometry they refer to."""
+
+    iteration: int = 0
+    iters_per_epoch: int = 1
+    world_size: int = 1
+    batch_size: int = 1
+    skip: int = 0
+
+    @property
+    def epoch(self) -> int:
+        """Completed epochs (the authors' checkpoint ``epoch``)."""
+        return self.iteration // self.iters_per_epoch
+
+    @property
+    def batch_in_epoch(self) -> int:
+        return self.iteration % self.iters_per_epoch
+
+
+def checkpoint_dir(cfg: Config) -> Path:
+    """``{TRAIN.CHECKPOINT_DIR}/pretrain_weights_{NAME}`` (the authors' name for both stages)."""
+    return Path(cfg.TRAIN.CHECKPOINT_DIR) / f"pretrain_weights_{cfg.NAME}"
+
+
+def epoch_checkpoint_path(cfg: Config, epoch: int) -> Path:
+    """Checkpoint written after ``epoch`` completed epochs."""
+    return checkpoint_dir(cfg) / f"pretrain_checkpoint_{epoch}.pth.tar"
+
+
+def prepare_checkpoint_dir(cfg: Config, stage: str) -> Path:
+    """Create the folder, refuse one that holds the other stage's checkpoints, and write the resolved
+    config (``config.yaml``) and the ``STAGE`` marker."""
+    folder = checkpoint_dir(cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / STAGE_FILE
+    if marker.is_file():
+        previous = marker.read_text().strip()
+        if previous != stage:
+            raise CheckpointError(
+                f"{folder} holds checkpoints of the {previous!r} stage; give this {stage!r} run its own "
+                f"folder, e.g. NAME={cfg.NAME}_{stage} or another TRAIN.CHECKPOINT_DIR"
+            )
+    marker.write_text(stage + "\n")
+    cfg.save(folder / "config.yaml")
+    return folder
+
+
+def capture_rng_state(device: torch.device) -> dict[str, Any]:
+    """This process's Python, NumPy, torch and (on CUDA) device generator states, in a form that
+    ``torch.load(weights_only=True)`` accepts."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": [str(name), torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+    }
+
+
+def restore_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and state.get("cuda") is not None:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def save_training_checkpoint(
+    path: Union[str, Path],
+    model: nn.Module,
+    stage: str,
+    state: TrainState,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: Any,
+    rng_states: list[dict[str, Any]],
+) -> Path:
+    """Write a resumable checkpoint atomically (``model`` is the unwrapped network)."""
+    path = Path(path)
+    save_model(
+        model, path,
+        stage=stage,
+        epoch=state.epoch,
+        iteration=state.iteration,
+        train_state=asdict(state),
+        optimizer=optimizer.state_dict(),
+        scheduler=scheduler.state_dict(),
+        scaler=scaler.state_dict(),
+        rng=rng_states,
+    )
+    return path
+
+
+@dataclass
+class ResumePlan:
+    """What to take from a checkpoint: ``exact`` continuation or initial ``weights`` only."""
+
+    path: Path
+    mode: str  # "exact" or "weights"
+    data: dict[str, Any]
+    reason: str
+
+    def model_state(self) -> dict[str, torch.Tensor]:
+        return model_state_from_checkpoint(self.data, str(self.path))
+
+    @property
+    def train_state(self) -> TrainState:
+        return TrainState(**self.data["train_state"])
+
+
+def plan_resume(path: Union[str, Path], cfg: Config, stage: str) -> ResumePlan:
+    """Read ``path`` and decide between exact resume and initial weights (see the module docstring)."""
+    path = Path(path)
+    data = read_checkpoint(path)
+    if data.get("format") != CHECKPOINT_FORMAT:
+        return ResumePlan(path, "weights", data, "the authors' checkpoint format")
+    if "train_state" not in data or "optimizer" not in data:
+        return ResumePlan(path, "weights", data, "the checkpoint holds no training state")
+    name = data.get("config", {}).get("NAME")
+    other_stage = data.get("stage")
+    if name != cfg.NAME or other_stage != stage:
+        return ResumePlan(path, "weights", data, f"written by config {name!r} ({other_stage}), this run is "
+                                                 f"{cfg.NAME!r} ({stage})")
+    differing = config_differences(data.get("config", {}), cfg.to_dict())
+    if differing:
+        log.warning("resuming %s with a changed config: %s", path, ", ".join(differing[:10]))
+    return ResumePlan(path, "exact", data, f"same config {cfg.NAME!r} and stage")
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts (``RESUME`` ignored)."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        full = f"{prefix}{key}"
+        a, b = old.get(key), new.get(key)
+        if full == "RESUME":
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_differences(a, b, f"{full}.")
+        elif a != b:
+            out.append(f"{full}: {a!r} -> {b!r}")
+    return out
+
+
+def resume_source(cli_path: Optional[str], cfg: Config) -> Optional[str]:
+    """``--resume`` wins over the config's ``RESUME``."""
+    return cli_path or cfg.RESUME

@@ -1,0 +1,109 @@
+"""Command line shared by ``train_script_pretrain.py`` and ``train_script_video_training.py``.
+
+    python train_script_video_training.py --config video_training [KEY=value ...]
+    torchrun --nproc_per_node 4 train_script_video_training.py --config video_training
+    python -m torch.distributed.launch --nproc_per_node 4 train_script_video_training.py \
+        --config video_training
+
+Options: ``--config NAME|PATH``, ``--resume PATH`` (exact continuation for a checkpoint of the same config
+and stage, else initial weights), ``--device cpu|cuda|cuda:N`` (default ``cuda:LOCAL_RANK`` when CUDA is
+available, else CPU), ``--local_rank``/``--local-rank`` (legacy launcher; the environment wins),
+``--max_iters N`` (stop after N iterations, e.g. smoke runs), ``--save_every N``, ``--no_progress``;
+trailing ``KEY=value`` pairs override the config (``TRAIN.LR=1e-4 TRAIN.BATCH_SIZE=2``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Optional
+
+from tqdm import tqdm
+
+from rhmnet.config import load_config
+from rhmnet.engine.checkpoints import checkpoint_dir
+from rhmnet.engine.distributed import DistContext, LaunchError, cleanup, init_distributed
+from rhmnet.engine.trainer import NonFiniteLossError, RunOptions, run_training
+
+log = logging.getLogger("rhmnet.train")
+
+
+def build_parser(stage: str, default_config: str) -> argparse.ArgumentParser:
+    """Arguments of the training scripts (``stage`` only changes the help text)."""
+    parser = argparse.ArgumentParser(
+        description=f"RHMNet {stage} training. {__doc__.split(chr(10))[0]}",
+        epilog="Trailing KEY=value pairs override config entries, e.g. TRAIN.LR=1e-4 TRAIN.EPOCH=2.",
+    )
+    parser.add_argument("--config", default=default_config,
+                        help=f"config name or YAML path (default {default_config})")
+    parser.add_argument("--resume", default=None,
+                        help="checkpoint to continue from (overrides RESUME in the config)")
+    parser.add_argument("--device", default=None,
+                        help="cpu, cuda or cuda:N (default: cuda:LOCAL_RANK if available, else cpu)")
+    parser.add_argument("--local_rank", "--local-rank", dest="local_rank", type=int, default=None,
+                        help="set by the legacy torch.distributed.launch; LOCAL_RANK in the environment wins")
+    parser.add_argument("--max_iters", "--max-iters", dest="max_iters", type=int, default=None,
+                        help="stop after this many iterations in total (writes last_checkpoint.pth.tar)")
+    parser.add_argument("--save_every", "--save-every", dest="save_every", type=int, default=0,
+                        help="also write last_checkpoint.pth.tar every N iterations")
+    parser.add_argument("--no_progress", "--no-progress", dest="progress", action="store_false",
+                        help="no tqdm progress bar")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=value", help="config overrides")
+    return parser
+
+
+def parse_args(stage: str, default_config: str, argv: Optional[list[str]] = None) -> argparse.Namespace:
+    """Parse options and overrides in any order."""
+    args = build_parser(stage, default_config).parse_intermixed_args(argv)
+    if args.max_iters is not None and args.max_iters < 1:
+        raise SystemExit(f"--max_iters must be >= 1, got {args.max_iters}")
+    if args.save_every < 0:
+        raise SystemExit(f"--save_every must be >= 0, got {args.save_every}")
+    return args
+
+
+class _TqdmHandler(logging.Handler):
+    """Log records printed through tqdm so they do not break the progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)
+
+
+def setup_logging(ctx: DistContext) -> None:
+    """INFO on rank 0, warnings only on the other ranks (prefixed with the rank)."""
+    handler = _TqdmHandler()
+    prefix = "" if ctx.world_size == 1 else f"[rank {ctx.rank}] "
+    handler.setFormatter(logging.Formatter(f"%(asctime)s {prefix}%(levelname)s %(message)s", "%H:%M:%S"))
+    root = logging.getLogger("rhmnet")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO if ctx.is_main else logging.WARNING)
+    root.propagate = False
+
+
+def main(stage: str, default_config: str, argv: Optional[list[str]] = None) -> int:
+    """Entry point of both training scripts; returns the exit status (1 with a one-line error for
+    configuration, data, checkpoint, launch and non-finite-loss problems)."""
+    args = parse_args(stage, default_config, argv)
+    ctx: Optional[DistContext] = None
+    try:
+        ctx = init_distributed(args.device, args.local_rank)
+        setup_logging(ctx)
+        cfg = load_config(args.config, args.overrides)
+        log.info("%s training, config %s, %d process(es), device %s; checkpoints in %s", stage, cfg.NAME,
+                 ctx.world_size, ctx.device, checkpoint_dir(cfg))
+        options = RunOptions(resume=args.resume, max_iters=args.max_iters, save_every=args.save_every,
+                             progress=args.progress)
+        result = run_training(cfg, stage, ctx, options)
+        log.info("done: iteration %d, epoch %d, %.2f iterations/s", result.state.iteration,
+                 result.state.epoch, result.iterations_per_second)
+        return 0
+    except (NonFiniteLossError, LaunchError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if ctx is not None:
+            cleanup(ctx)

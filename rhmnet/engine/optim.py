@@ -1,0 +1,81 @@
+"""Optimiser and the per-iteration schedules: learning rate and the frame-gap ("skip") curriculum.
+
+Both schedules are pure functions of the global iteration, so a resumed run follows them exactly.
+
+- ``poly`` (video stage): during iteration ``i`` (0-based) the rate is ``LR * (1 - n/total)^0.9`` with
+  ``n`` the largest multiple of ``LR_DECREASE_STEP`` not above ``i + 1``: as in the authors' loop, the
+  rate changes only when ``(i + 1) % LR_DECREASE_STEP == 0``, already for that iteration's step.
+- ``step`` (pre-training): ``LR * 0.5^(epoch // STEP_SIZE)``, i.e. StepLR(STEP_SIZE, gamma 0.5) stepped per
+  epoch, expressed per iteration.
+- The backbone group always runs at ``BACKBONE_MULTIPLIER`` times the rate of the other group.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
+
+from rhmnet.config import Config
+
+POLY_POWER = 0.9
+STEP_GAMMA = 0.5
+
+
+def param_groups(model: nn.Module, cfg: Config) -> list[dict]:
+    """Trainable parameters split into the non-backbone group (LR) and the backbone group
+    (LR * BACKBONE_MULTIPLIER), in that order."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    rest = [p for n, p in named if not n.startswith("backbone.")]
+    backbone = [p for n, p in named if n.startswith("backbone.")]
+    lr = cfg.TRAIN.LR
+    return [{"params": rest, "lr": lr}, {"params": backbone, "lr": lr * cfg.TRAIN.BACKBONE_MULTIPLIER}]
+
+
+def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
+    """AdamW (paper) or Adam over :func:`param_groups` with TRAIN.WEIGHT_DECAY."""
+    groups = param_groups(model, cfg)
+    name = cfg.TRAIN.OPTIMIZER
+    if name == "AdamW":
+        return torch.optim.AdamW(groups, lr=cfg.TRAIN.LR, weight_decay=cfg.TRAIN.WEIGHT_DECAY)
+    if name == "Adam":
+        return torch.optim.Adam(groups, lr=cfg.TRAIN.LR, weight_decay=cfg.TRAIN.WEIGHT_DECAY)
+    raise ValueError(f"TRAIN.OPTIMIZER {name!r} is not supported (use AdamW or Adam)")
+
+
+def lr_factor(cfg: Config, iters_per_epoch: int) -> Callable[[int], float]:
+    """Multiplier of the base rates for iteration ``i`` (see the module docstring)."""
+    schedule = cfg.TRAIN.LR_SCHEDULE
+    total = cfg.TRAIN.EPOCH * iters_per_epoch
+    if schedule == "poly":
+        step = cfg.TRAIN.LR_DECREASE_STEP
+        if step < 1:
+            raise ValueError(f"TRAIN.LR_DECREASE_STEP must be >= 1, got {step}")
+
+        def poly(i: int) -> float:
+            done = (i + 1) // step * step
+            return max(0.0, 1.0 - done / total) ** POLY_POWER
+
+        return poly
+    if schedule == "step":
+        size = cfg.TRAIN.STEP_SIZE
+        if size < 1:
+            raise ValueError(f"TRAIN.STEP_SIZE must be >= 1, got {size}")
+        return lambda i: STEP_GAMMA ** ((i // iters_per_epoch) // size)
+    raise ValueError(f"TRAIN.LR_SCHEDULE {schedule!r} is not supported (use poly or step)")
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Config, iters_per_epoch: int) -> LambdaLR:
+    """A scheduler to step once per iteration, after the optimiser step."""
+    return LambdaLR(optimizer, lr_factor(cfg, iters_per_epoch))
+
+
+def skip_at(iteration: int, cfg: Config) -> int:
+    """Frame-gap curriculum after ``iteration`` completed iterations: INIT_SKIP, plus one every
+    SKIP_INCREASE_STEP iterations, up to MAX_SKIP (never lowered below INIT_SKIP)."""
+    t = cfg.TRAIN
+    if t.SKIP_INCREASE_STEP < 1 or t.INIT_SKIP >= t.MAX_SKIP:
+        return t.INIT_SKIP
+    return min(t.MAX_SKIP, t.INIT_SKIP + iteration // t.SKIP_INCREASE_STEP)

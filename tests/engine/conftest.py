@@ -1,0 +1,73 @@
+"""Fixtures of the engine tests: a tiny synthetic dataset (generated once per session), tiny-model config
+overrides and a helper that runs the training scripts in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rhmnet.config import Config, load_config
+from rhmnet.data.synthetic import make_synthetic_dataset
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPTS = {"pretrain": REPO / "train_script_pretrain.py", "video": REPO / "train_script_video_training.py"}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Torch on one thread: with two threads on a busy 2-core machine an iteration can take 10x longer."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def synthetic_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Roots of a tiny synthetic DAVIS / YouTube-VOS / COCO set (read-only for the tests)."""
+    out = tmp_path_factory.mktemp("engine_synthetic")
+    return make_synthetic_dataset(out, seed=0, num_train=4, num_val=1, size=(96, 96), frames=8, num_images=8)
+
+
+def tiny_overrides(roots: dict[str, Path], checkpoint_dir: Path) -> list[str]:
+    """On top of configs/demo.yaml: datasets at ``roots``, 64x64 crops, a 32-wide model, 2 clips per batch,
+    3 iterations per epoch, no loader workers."""
+    coco = roots["coco"]
+    return [
+        f"DATASETS.DAVIS.PATH={roots['davis']}",
+        f"DATASETS.YTB.ROOT={roots['youtube']}",
+        f"DATASETS.COCOS.IMG_DIR={coco / 'images'}",
+        f"DATASETS.COCOS.ANNO_DIR={coco / 'scribbles'}",
+        f"DATASETS.COCOS.JSON_PATH={coco / 'COCO_scribbles.json'}",
+        "DATASETS.CROP_SIZE=[64,64]",
+        "DATASETS.RESIZE_SHORT_SIDE=96",
+        "DATASETS.DILATE_KERNEL_SIZE=7",
+        "MODEL.HIDDEN_DIM=32",
+        "MODEL.TRANSFORMER.NHEAD=2",
+        "MODEL.TRANSFORMER.DIM_FEEDFORWARD=64",
+        "TRAIN.BATCH_SIZE=2",
+        "TRAIN.SAMPLES_PER_EPOCH=6",
+        "TRAIN.EPOCH=2",
+        "TRAIN.NUM_WORKERS=0",
+        "TRAIN.LOG_INTERVAL=1",
+        f"TRAIN.CHECKPOINT_DIR={checkpoint_dir}",
+    ]
+
+
+def tiny_config(roots: dict[str, Path], checkpoint_dir: Path, *extra: str) -> Config:
+    """configs/demo.yaml with :func:`tiny_overrides` and ``extra`` overrides."""
+    return load_config("demo", tiny_overrides(roots, checkpoint_dir) + list(extra))
+
+
+def run_script(stage: str, args: list[str], timeout: float = 300, launcher: list[str] | None = None,
+               ) -> subprocess.CompletedProcess:
+    """Run a training script (optionally under a launcher) from the repository root; output captured."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    command = (launcher or [sys.executable]) + [str(SCRIPTS[stage]), "--no_progress", *args]
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)

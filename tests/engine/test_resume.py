@@ -1,0 +1,119 @@
+"""Checkpoints: exact resume, initial-weights resume across configs/stages, layout and contents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from rhmnet import load_model
+from rhmnet.checkpoint import CheckpointError, ours_to_author
+from rhmnet.engine import DistContext, RunOptions, Trainer
+from rhmnet.engine.checkpoints import (
+    LAST_CHECKPOINT,
+    capture_rng_state,
+    plan_resume,
+    prepare_checkpoint_dir,
+    restore_rng_state,
+)
+from tests.engine.conftest import tiny_config
+
+CPU = DistContext()
+
+
+def _fit(cfg, stage: str = "video", **options) -> Trainer:
+    trainer = Trainer(cfg, stage, CPU, RunOptions(progress=False, **options))
+    trainer.fit()
+    return trainer
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["model"]
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_resume_mid_epoch_is_exact(synthetic_roots: dict[str, Path], tmp_path: Path, workers: int) -> None:
+    """2 epochs of 3 iterations, stopped after 4 (mid-epoch) and resumed, end with the same weights as an
+    uninterrupted run; the learning rate and the skip change within the run, dropout and gradient
+    clipping are on."""
+    extra = [f"TRAIN.NUM_WORKERS={workers}", "TRAIN.LR_DECREASE_STEP=2", "TRAIN.SKIP_INCREASE_STEP=2",
+             "TRAIN.MAX_SKIP=3", "TRAIN.GRAD_CLIP=0.5"]
+    full = _fit(tiny_config(synthetic_roots, tmp_path / "full", *extra))
+    first = _fit(tiny_config(synthetic_roots, tmp_path / "split", *extra), max_iters=4)
+    last = tmp_path / "split" / "pretrain_weights_demo" / LAST_CHECKPOINT
+    assert first.state.iteration == 4 and last.is_file()
+    resumed = _fit(tiny_config(synthetic_roots, tmp_path / "split", *extra), resume=str(last))
+    assert resumed.state.iteration == full.state.iteration == 6
+    assert resumed.state.skip == full.state.skip == 3
+    for name, value in full.net.state_dict().items():
+        assert torch.equal(value, resumed.net.state_dict()[name]), name
+    end = "pretrain_weights_demo/pretrain_checkpoint_2.pth.tar"
+    a, b = _weights(tmp_path / "full" / end), _weights(tmp_path / "split" / end)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_checkpoint_contents_and_layout(synthetic_roots: dict[str, Path], tmp_path: Path) -> None:
+    cfg = tiny_config(synthetic_roots, tmp_path, "TRAIN.EPOCH=1")
+    trainer = _fit(cfg, stage="pretrain")
+    folder = tmp_path / "pretrain_weights_demo"
+    path = folder / "pretrain_checkpoint_1.pth.tar"
+    data = torch.load(path, weights_only=True)
+    for key in ("model", "optimizer", "scheduler", "scaler", "iteration", "epoch", "rng", "config", "stage",
+                "train_state"):
+        assert key in data, key
+    assert (data["epoch"], data["iteration"], data["stage"]) == (1, trainer.iters_per_epoch, "pretrain")
+    assert set(data["rng"][0]) == {"python", "numpy", "torch", "cuda"}
+    assert (folder / "config.yaml").is_file() and (folder / "STAGE").read_text().strip() == "pretrain"
+    assert (folder / "train_log.jsonl").read_text().count("\n") == trainer.iters_per_epoch
+    model = load_model(path)  # evaluation loads training checkpoints directly
+    for name, value in trainer.net.state_dict().items():
+        assert torch.equal(model.state_dict()[name], value), name
+
+
+def test_other_config_or_stage_gives_initial_weights_only(synthetic_roots: dict[str, Path],
+                                                          tmp_path: Path) -> None:
+    pre = _fit(tiny_config(synthetic_roots, tmp_path, "TRAIN.EPOCH=1"), stage="pretrain")
+    path = tmp_path / "pretrain_weights_demo" / "pretrain_checkpoint_1.pth.tar"
+    video_cfg = tiny_config(synthetic_roots, tmp_path, "NAME=demo_video", f"RESUME={path}")
+    assert plan_resume(path, video_cfg, "video").mode == "weights"
+    assert plan_resume(path, tiny_config(synthetic_roots, tmp_path), "video").mode == "weights"  # same name
+    assert plan_resume(path, tiny_config(synthetic_roots, tmp_path), "pretrain").mode == "exact"
+    video = Trainer(video_cfg, "video", CPU, RunOptions(progress=False))
+    assert video.state.iteration == 0 and not video.optimizer.state  # fresh optimiser and schedule
+    assert video.optimizer.param_groups[0]["lr"] == video_cfg.TRAIN.LR
+    for name, value in pre.net.state_dict().items():
+        assert torch.equal(video.net.state_dict()[name], value), name
+
+
+def test_authors_checkpoint_as_initial_weights(synthetic_roots: dict[str, Path], tmp_path: Path) -> None:
+    cfg = tiny_config(synthetic_roots, tmp_path)
+    source = Trainer(cfg, "video", CPU, RunOptions(progress=False)).net.state_dict()
+    theirs = {ours_to_author(k): v.clone() + 1 for k, v in source.items()}
+    path = tmp_path / "theirs.pth.tar"
+    torch.save({"epoch": 14, "state_dict": theirs}, path)
+    cfg = tiny_config(synthetic_roots, tmp_path, "NAME=from_authors")
+    trainer = Trainer(cfg, "video", CPU, RunOptions(progress=False, resume=str(path)))
+    assert trainer.state.iteration == 0
+    for name, value in trainer.net.state_dict().items():
+        assert torch.equal(value, source[name] + 1), name
+
+
+def test_stage_folder_guard(synthetic_roots: dict[str, Path], tmp_path: Path) -> None:
+    cfg = tiny_config(synthetic_roots, tmp_path)
+    prepare_checkpoint_dir(cfg, "pretrain")
+    with pytest.raises(CheckpointError, match="NAME=demo_video"):
+        prepare_checkpoint_dir(cfg, "video")
+
+
+def test_rng_state_round_trip(tmp_path: Path) -> None:
+    import random
+
+    import numpy as np
+
+    state = capture_rng_state(torch.device("cpu"))
+    torch.save(state, tmp_path / "rng.pt")
+    expected = (random.random(), float(np.random.rand()), torch.rand(3))
+    restore_rng_state(torch.load(tmp_path / "rng.pt", weights_only=True), torch.device("cpu"))
+    again = (random.random(), float(np.random.rand()), torch.rand(3))
+    assert expected[:2] == again[:2] and torch.equal(expected[2], again[2])

@@ -1,0 +1,72 @@
+"""Both training scripts end to end on the synthetic dataset, and the non-finite-loss stop."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from rhmnet.engine import DistContext, NonFiniteLossError, RunOptions, Trainer
+from tests.engine.conftest import run_script, tiny_config, tiny_overrides
+
+
+def test_pretrain_then_video_scripts(synthetic_roots: dict[str, Path], tmp_path: Path) -> None:
+    """Pre-training for one epoch, then the video stage from its checkpoint (initial weights only)."""
+    common = ["--config", "demo", *tiny_overrides(synthetic_roots, tmp_path)]
+    pre = run_script("pretrain", [*common, "TRAIN.EPOCH=1", "TRAIN.LR_SCHEDULE=step",
+                                  "TRAIN.LOSS.CONSISTENCY.WEIGHT=0"])
+    assert pre.returncode == 0, pre.stderr[-3000:]
+    pre_dir = tmp_path / "pretrain_weights_demo"
+    pre_ckpt = pre_dir / "pretrain_checkpoint_1.pth.tar"
+    assert pre_ckpt.is_file() and "partial_ce" in pre.stderr and "scribble_focal" in pre.stderr
+    records = [json.loads(line) for line in (pre_dir / "train_log.jsonl").open()]
+    assert records and all(r["consistency"] == 0 for r in records)
+
+    video = run_script("video", [*common, "NAME=demo_video", f"RESUME={pre_ckpt}", "--max_iters", "2"])
+    assert video.returncode == 0, video.stderr[-3000:]
+    assert "initial weights from" in video.stderr
+    last = torch.load(tmp_path / "pretrain_weights_demo_video" / "last_checkpoint.pth.tar", weights_only=True)
+    assert (last["iteration"], last["stage"]) == (2, "video")
+    log_file = tmp_path / "pretrain_weights_demo_video" / "train_log.jsonl"
+    records = [json.loads(line) for line in log_file.open()]
+    assert [r["iteration"] for r in records] == [0, 1] and records[0]["consistency"] > 0
+
+
+def test_non_finite_loss_stops_script(synthetic_roots: dict[str, Path], tmp_path: Path) -> None:
+    """A NaN smoothness weight (edge weights exp(-nan)) makes the loss NaN at the first iteration."""
+    done = run_script("video", ["--config", "demo", *tiny_overrides(synthetic_roots, tmp_path),
+                                "TRAIN.LOSS.SMOOTH.ALPHA=.nan"])
+    assert done.returncode == 1
+    assert "error: non-finite loss at iteration 0" in done.stderr
+    assert "smoothness" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_non_finite_loss_names_iteration_and_terms(synthetic_roots: dict[str, Path], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import rhmnet.engine.trainer as trainer_module
+
+    real = trainer_module.forward_and_losses
+    calls = []
+
+    def poisoned(model, batch, loss_cfg):
+        terms, out, rev = real(model, batch, loss_cfg)
+        calls.append(1)
+        if len(calls) == 3:
+            terms.scribble_focal = terms.scribble_focal * float("inf")
+            terms.total = terms.total + terms.scribble_focal
+        return terms, out, rev
+
+    monkeypatch.setattr(trainer_module, "forward_and_losses", poisoned)
+    trainer = Trainer(tiny_config(synthetic_roots, tmp_path), "video", DistContext(),
+                      RunOptions(progress=False))
+    expected = r"iteration 2 \(epoch 0, batch 2\): scribble_focal, total not finite"
+    with pytest.raises(NonFiniteLossError, match=expected):
+        trainer.fit()
+    assert trainer.state.iteration == 2  # no step was taken with the bad loss
+
+
+def test_unknown_override_is_a_clear_error(tmp_path: Path) -> None:
+    done = run_script("pretrain", ["--config", "demo", "TRAIN.NOT_A_KEY=1"])
+    assert done.returncode == 1 and "unknown config key: TRAIN.NOT_A_KEY" in done.stderr

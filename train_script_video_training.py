@@ -1,0 +1,9 @@
+#!/usr/bin/env python
+"""RHMNet video training on YouTube-VOS + DAVIS (see ``rhmnet/engine/cli.py`` for the options)."""
+
+import sys
+
+from rhmnet.engine.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(stage="video", default_config="video_training"))
