@@ -1,0 +1,12 @@
+"""DAVIS 2016/2017 evaluation (see rhmnet/evaluation/davis_run.py for the options and output layout).
+
+python eval_davis.py --gpu 0 --set val --year 17 --config video_training --ckpt_num 80
+python eval_davis.py --evaluate_only --results_path RES --davis_root ROOT --year 17 --set val
+"""
+
+import sys
+
+from rhmnet.evaluation.davis_run import cli
+
+if __name__ == "__main__":
+    sys.exit(cli())

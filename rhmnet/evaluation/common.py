@@ -1,0 +1,152 @@
+"""Shared pieces of the evaluation entry points: arguments, device, config, checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rhmnet.config import Config, ConfigError, load_config
+from rhmnet.inference import InferenceSettings, VideoSegmenter
+
+CHECKPOINT_PATTERN = "pretrain_weights_{config}/pretrain_checkpoint_{epoch}.pth.tar"
+
+
+def add_model_arguments(
+    parser: argparse.ArgumentParser, default_config: str | None = "video_training"
+) -> None:
+    """The authors' model/checkpoint arguments plus device, checkpoint and override options."""
+    parser.add_argument(
+        "--gpu", type=str, default=None, help="GPU index (as the authors' scripts); cuda:N when available"
+    )
+    parser.add_argument(
+        "--device", type=str, default=None, help="torch device (default: cuda if available, else cpu)"
+    )
+    parser.add_argument(
+        "--config", type=str, default=default_config, help="config name (configs/<name>.yaml) or path"
+    )
+    parser.add_argument("--ckpt_num", type=int, default=0, help="epoch of the checkpoint to evaluate")
+    parser.add_argument("--start", type=int, default=0, help="first epoch of a range (when --ckpt_num is 0)")
+    parser.add_argument("--end", type=int, default=0, help="last epoch of a range (when --ckpt_num is 0)")
+    parser.add_argument(
+        "--checkpoint", type=str, default=None, help="explicit checkpoint file (overrides --ckpt_num)"
+    )
+    parser.add_argument(
+        "--checkpoint_dir",
+        type=str,
+        default="checkpoints",
+        help="folder holding pretrain_weights_<config>/pretrain_checkpoint_<N>.pth.tar",
+    )
+    parser.add_argument("--video_name", type=str, default=None, help="run a single video")
+    parser.add_argument("--save_path", type=str, default="test_vis", help="output folder")
+    parser.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
+    parser.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
+
+
+def select_device(device: str | None = None, gpu: str | None = None) -> torch.device:
+    """``--device`` wins; else ``--gpu N`` -> cuda:N when CUDA is available (warning and cpu otherwise)."""
+    if device:
+        return torch.device(device)
+    if gpu is not None and gpu != "":
+        if torch.cuda.is_available():
+            return torch.device(f"cuda:{gpu.split(',')[0]}")
+        warnings.warn(f"--gpu {gpu} requested but CUDA is not available; running on the CPU", stacklevel=2)
+        return torch.device("cpu")
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Config named by ``--config`` with ``--opts`` and trailing ``KEY=VALUE`` overrides applied."""
+    return load_config(args.config, list(args.opts) + list(args.overrides))
+
+
+def config_label(args: argparse.Namespace) -> str:
+    """Short name of the config for output folder names."""
+    return Path(args.config).stem if args.config else "model"
+
+
+def checkpoints_to_run(args: argparse.Namespace) -> list[tuple[str, Path, bool]]:
+    """(label, path, required) for each checkpoint: --checkpoint, --ckpt_num, or --start..--end."""
+    if args.checkpoint:
+        return [(Path(args.checkpoint).name.split(".")[0], Path(args.checkpoint), True)]
+    name = config_label(args)
+    pattern = Path(args.checkpoint_dir) / CHECKPOINT_PATTERN
+    if args.ckpt_num > 0:
+        return [(str(args.ckpt_num), Path(str(pattern).format(config=name, epoch=args.ckpt_num)), True)]
+    if args.end < args.start:
+        raise ValueError(f"--end {args.end} is before --start {args.start}")
+    return [
+        (str(ep), Path(str(pattern).format(config=name, epoch=ep)), False)
+        for ep in range(args.start, args.end + 1)
+    ]
+
+
+def available_checkpoints(args: argparse.Namespace) -> Iterator[tuple[str, Path]]:
+    """(label, path) of each checkpoint to evaluate; a missing epoch of a range is reported and skipped,
+    a missing explicit checkpoint (or no checkpoint at all) is an error."""
+    found = 0
+    for label, path, required in checkpoints_to_run(args):
+        if not path.is_file():
+            if required:
+                raise FileNotFoundError(f"checkpoint not found: {path}")
+            print(f"Epoch {label} does not exist ({path})")
+            continue
+        found += 1
+        yield label, path
+    if found == 0:
+        raise FileNotFoundError(
+            f"no checkpoint found for epochs {args.start}..{args.end} in {args.checkpoint_dir}"
+        )
+
+
+def load_checkpoint_model(path: Path, cfg: Config, device: torch.device) -> torch.nn.Module:
+    """Our model from a checkpoint (ours or the authors' format) with ``cfg``, in eval mode on ``device``."""
+    from rhmnet import load_model
+
+    return load_model(path, config=cfg, device=device)
+
+
+def make_segmenter(model: torch.nn.Module, cfg: Config) -> VideoSegmenter:
+    """A streaming segmenter with the inference settings of ``cfg.TEST``."""
+    return VideoSegmenter(model, InferenceSettings.from_config(cfg))
+
+
+def summary_stats(
+    rows: Sequence[dict[str, float]], keys: Sequence[str]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean and (population) standard deviation of each key over rows."""
+    table = np.array([[r[k] for k in keys] for r in rows], dtype=np.float64)
+    return dict(zip(keys, table.mean(axis=0))), dict(zip(keys, table.std(axis=0)))
+
+
+def iterate_progress(items: Sequence, desc: str, enabled: bool = True) -> Iterator:
+    """tqdm over items (disabled when not wanted)."""
+    from tqdm import tqdm
+
+    return iter(tqdm(items, desc=desc, disable=not enabled))
+
+
+def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+    """Run ``main``; user errors (bad files, configs, checkpoints) print one clear message and exit 2."""
+    from rhmnet.checkpoint import CheckpointError
+    from rhmnet.data.io import DatasetError
+    from rhmnet.evaluation.davis import EvaluationError
+    from rhmnet.inference import InferenceError
+
+    try:
+        return main(argv)
+    except (
+        EvaluationError,
+        DatasetError,
+        ConfigError,
+        CheckpointError,
+        InferenceError,
+        FileNotFoundError,
+    ) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,309 @@
+"""``eval_davis.py``: DAVIS 2016/2017 inference with the five scribble sets, J&F and speed reports.
+
+Layout read (DAVIS 2017 trainval release plus scribbles)::
+
+    ROOT/JPEGImages/480p/<seq>/<frame>.jpg      ROOT/Annotations/480p/<seq>/<frame>.png
+    ROOT/ImageSets/<2016|2017>/<set>.txt        ROOT/valid_scribbles{g}/<seq>.bmp   (g = 0..4)
+
+Written, per checkpoint and scribble set, under ``--save_path``::
+
+    <config>_<epoch>_davis<YY>_<set>_<scribbles>/<seq>/<frame>.png      palette PNG predictions
+    <config>_<epoch>_davis<YY>_<set>_<scribbles>/global_results-<set>.csv, per-sequence_results-<set>.csv
+    <config>_<epoch>_davis<YY>_<set>_summary.csv                          per set, mean and std
+    <config>_<epoch>_davis<YY>_<set>_speed.csv                            FPS / peak memory per video
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from rhmnet.config import Config
+from rhmnet.data.io import list_files, read_davis_eval_scribble, read_image, write_palette_png
+from rhmnet.data.labels import BACKGROUND
+from rhmnet.evaluation.common import (
+    add_model_arguments,
+    available_checkpoints,
+    config_from_args,
+    config_label,
+    load_checkpoint_model,
+    make_segmenter,
+    run_cli,
+    select_device,
+    summary_stats,
+)
+from rhmnet.evaluation.davis import (
+    GLOBAL_COLUMNS,
+    VOID_LABEL,
+    EvaluationError,
+    annotation_files,
+    evaluate_results,
+    first_frame_objects,
+    format_tables,
+    read_labels,
+    read_sequence_list,
+    write_csvs,
+)
+from rhmnet.evaluation.speed import SpeedMeter
+from rhmnet.inference import VideoSegmenter
+
+NUM_SCRIBBLE_SETS = 5
+
+
+@dataclass
+class DavisSequence:
+    """Frames, first annotation and object count of one sequence."""
+
+    name: str
+    frames: list[Path]
+    annotations: list[Path]
+    num_objects: int
+
+    @property
+    def has_ground_truth(self) -> bool:
+        """Every frame annotated (val/train); test-dev ships only the first annotation."""
+        return len(self.annotations) == len(self.frames) and len(self.frames) >= 3
+
+
+def load_sequence(root: Path, name: str, single_object: bool) -> DavisSequence:
+    """Find the frames and annotations of a sequence (an error naming the folder when absent)."""
+    frame_dir = root / "JPEGImages" / "480p" / name
+    frames = list_files(frame_dir, (".jpg", ".jpeg"))
+    if not frames:
+        raise EvaluationError(f"missing sequence {name!r}: no frames in {frame_dir}")
+    annotations = annotation_files(root, name)
+    num_objects = first_frame_objects(read_labels(annotations[0]), single_object)
+    if num_objects < 1:
+        raise EvaluationError(f"{annotations[0]}: the first annotation holds no object")
+    return DavisSequence(name, frames, annotations, num_objects)
+
+
+def scribble_sets(root: Path, scribbles: str | None) -> list[tuple[str, Path]]:
+    """(name, folder) of each scribble set: ``valid_scribbles{g}`` folders, or one folder of ``<seq>.bmp``."""
+    base = Path(scribbles) if scribbles else root
+    if scribbles and not base.is_dir():
+        raise EvaluationError(f"scribble folder not found: {base}")
+    found = [(f"g{g}", base / f"valid_scribbles{g}") for g in range(NUM_SCRIBBLE_SETS)]
+    found = [(n, p) for n, p in found if p.is_dir()]
+    if found:
+        return found
+    if scribbles and any(base.glob("*.bmp")):
+        return [(base.name, base)]
+    raise EvaluationError(
+        f"no scribble sets: expected {base / 'valid_scribbles0'} .. valid_scribbles4"
+        + (f" or <sequence>.bmp files in {base}" if scribbles else "")
+    )
+
+
+def prepare_scribble(raw: np.ndarray, num_objects: int, single_object: bool) -> np.ndarray:
+    """Keep object ids 1..num_objects (1 for DAVIS-2016) and the background 11; everything else unlabeled."""
+    top = 1 if single_object else num_objects
+    keep = ((raw >= 1) & (raw <= top)) | (raw == BACKGROUND)
+    return np.where(keep, raw, 0).astype(np.uint8)
+
+
+def initial_labels(
+    seq: DavisSequence, scribble_dir: Path | None, with_bg: bool, single_object: bool
+) -> np.ndarray:
+    """Frame-0 label map: the scribble ``<dir>/<seq>.bmp``, or the first annotation (``--mask_init``)."""
+    if scribble_dir is None:
+        raw = read_labels(seq.annotations[0])
+        raw = np.where(raw == VOID_LABEL, 0, raw)
+        source = seq.annotations[0]
+    else:
+        source = scribble_dir / f"{seq.name}.bmp"
+        if not source.is_file():
+            raise EvaluationError(f"missing scribble for sequence {seq.name!r}: {source}")
+        raw = read_davis_eval_scribble(source, with_bg=with_bg)
+    with Image.open(seq.frames[0]) as first:
+        width, height = first.size
+    if raw.shape != (height, width):
+        raise EvaluationError(
+            f"{source}: scribble is {raw.shape[1]}x{raw.shape[0]} but the first frame "
+            f"{seq.frames[0]} is {width}x{height}"
+        )
+    labels = prepare_scribble(raw, seq.num_objects, single_object)
+    if not ((labels >= 1) & (labels <= seq.num_objects)).any():
+        raise EvaluationError(f"{source}: no object scribble (values 1..{seq.num_objects}) for {seq.name!r}")
+    return labels
+
+
+def segment_sequence(
+    segmenter: VideoSegmenter,
+    seq: DavisSequence,
+    labels: np.ndarray,
+    out_dir: Path,
+    meter: SpeedMeter,
+    record_name: str | None = None,
+) -> None:
+    """Initialise on frame 0, step every frame (frame 0 included) and write palette PNGs."""
+    frame0 = read_image(seq.frames[0])
+    segmenter.initialize(frame0, labels, num_objects=seq.num_objects)
+    with meter.video(record_name or seq.name) as record:
+        for t, path in enumerate(seq.frames):
+            frame = frame0 if t == 0 else read_image(path)
+            result = meter.step(record, lambda f=frame, n=t: segmenter.step(f, frame_num=n))
+            write_palette_png(out_dir / f"{path.stem}.png", result.labels)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="DAVIS evaluation with scribble initialisation (RHMNet)")
+    parser.add_argument("--set", type=str, default="val", help="image set (val, train, test-dev)")
+    parser.add_argument("--year", type=int, default=17, help="16 (object 1 only) or 17")
+    parser.add_argument(
+        "--dataset", type=str, default="DAVIS", help="only DAVIS (kept for the authors' command)"
+    )
+    parser.add_argument("--davis_root", type=str, default=None, help="default: cfg.DATASETS.DAVIS.PATH")
+    parser.add_argument(
+        "--scribbles",
+        type=str,
+        default=None,
+        help="folder with valid_scribbles{g}/<seq>.bmp or <seq>.bmp (default: the DAVIS root)",
+    )
+    parser.add_argument("--with_bg", action="store_true", help="use the background scribble")
+    parser.add_argument("--mask_init", action="store_true", help="initialise from the first-frame annotation")
+    parser.add_argument(
+        "--evaluate_only", action="store_true", help="only evaluate --results_path (no model)"
+    )
+    parser.add_argument("--results_path", type=str, default=None, help="results folder for --evaluate_only")
+    parser.add_argument(
+        "--exclude_void",
+        action="store_true",
+        help="remove void (255) pixels from both masks (the toolkit counts them as background)",
+    )
+    parser.add_argument("--workers", type=int, default=None, help="evaluation threads (default 1)")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bars")
+    add_model_arguments(parser)
+    return parser
+
+
+def _year(value: int) -> int:
+    year = value % 100
+    if year not in (16, 17):
+        raise EvaluationError(f"--year must be 16 or 17 (or 2016/2017), got {value}")
+    return year
+
+
+def evaluate_only(args: argparse.Namespace) -> int:
+    """``--evaluate_only``: evaluate a results folder and write the two CSV files into it."""
+    if not args.results_path or not args.davis_root:
+        raise EvaluationError("--evaluate_only needs --results_path and --davis_root")
+    sequences = [args.video_name] if args.video_name else None
+    result = evaluate_results(
+        args.results_path,
+        args.davis_root,
+        _year(args.year),
+        args.set,
+        sequences,
+        args.workers,
+        args.exclude_void,
+        progress=not args.no_progress,
+    )
+    paths = write_csvs(result, args.results_path, args.set)
+    print(format_tables(result, args.set))
+    print(f"\nwritten: {paths[0]}, {paths[1]}")
+    return 0
+
+
+def _write_rows(path: Path, header: list[str], rows: list[list[object]]) -> None:
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _format_set_table(rows: list[tuple[str, dict[str, float]]]) -> str:
+    lines = [f"{'scribbles':<12}" + "".join(f"{k:>10}" for k in GLOBAL_COLUMNS)]
+    lines += [f"{name:<12}" + "".join(f"{m[k]:>10.3f}" for k in GLOBAL_COLUMNS) for name, m in rows]
+    return "\n".join(lines)
+
+
+def run_checkpoint(
+    args: argparse.Namespace,
+    label: str,
+    model: torch.nn.Module,
+    cfg: Config,
+    root: Path,
+    sequences: list[DavisSequence],
+    sets: list[tuple[str, Path | None]],
+) -> None:
+    """Segment every sequence with every scribble set, evaluate, and write/print the reports."""
+    year = _year(args.year)
+    prefix = f"{config_label(args)}_{label}_davis{year}_{args.set}"
+    save = Path(args.save_path)
+    meter = SpeedMeter(next(model.parameters()).device)
+    per_set: list[tuple[str, dict[str, float]]] = []
+    evaluable = [s.name for s in sequences if s.has_ground_truth]
+    from tqdm import tqdm
+
+    for set_name, folder in sets:
+        out_root = save / f"{prefix}_{set_name}"
+        segmenter = make_segmenter(model, cfg)
+        for seq in tqdm(sequences, desc=f"{label} {set_name}", unit="video", disable=args.no_progress):
+            labels = initial_labels(seq, folder, args.with_bg, year == 16)
+            with torch.no_grad():
+                segment_sequence(segmenter, seq, labels, out_root / seq.name, meter, f"{set_name}/{seq.name}")
+        if evaluable:
+            result = evaluate_results(
+                out_root, root, year, args.set, evaluable, args.workers, args.exclude_void, progress=False
+            )
+            write_csvs(result, out_root, args.set)
+            per_set.append((set_name, result.global_metrics()))
+            print(f"\n[{label} {set_name}] {out_root}\n" + format_tables(result, args.set))
+    if per_set:
+        mean, std = summary_stats([m for _, m in per_set], GLOBAL_COLUMNS)
+        print(f"\n=== checkpoint {label}: DAVIS-20{year} {args.set}, {len(per_set)} scribble set(s) ===")
+        print(_format_set_table([*per_set, ("mean", mean), ("std", std)]))
+        print("mean ± std: " + ", ".join(f"{k} {mean[k]:.3f} ± {std[k]:.3f}" for k in GLOBAL_COLUMNS))
+        _write_rows(
+            save / f"{prefix}_summary.csv",
+            ["Scribbles", *GLOBAL_COLUMNS],
+            [
+                [n, *(f"{m[k]:.3f}" for k in GLOBAL_COLUMNS)]
+                for n, m in [*per_set, ("mean", mean), ("std", std)]
+            ],
+        )
+    else:
+        print(f"\n(no full ground truth for {args.set}: predictions written, J&F not computed)")
+    print("\n" + meter.format())
+    rows = meter.rows()
+    _write_rows(save / f"{prefix}_speed.csv", list(rows[0]), [list(r.values()) for r in rows])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_intermixed_args(argv)
+    if args.dataset != "DAVIS":
+        raise EvaluationError(f"--dataset {args.dataset!r}: only DAVIS is supported by eval_davis.py")
+    if args.evaluate_only:
+        return evaluate_only(args)
+    year = _year(args.year)
+    cfg = config_from_args(args)
+    root = Path(args.davis_root or cfg.DATASETS.DAVIS.PATH)
+    names = read_sequence_list(root, year, args.set)
+    if args.video_name:
+        if args.video_name not in names:
+            raise EvaluationError(f"video {args.video_name!r} is not in the {args.set} set of DAVIS-20{year}")
+        names = [args.video_name]
+    sequences = [load_sequence(root, n, year == 16) for n in names]
+    sets: list[tuple[str, Path | None]] = (
+        [("mask", None)] if args.mask_init else list(scribble_sets(root, args.scribbles))
+    )
+    for _, folder in sets:  # fail before any model work on a missing or mismatched scribble
+        for seq in sequences:
+            initial_labels(seq, folder, args.with_bg, year == 16)
+    device = select_device(args.device, args.gpu)
+    for label, path in available_checkpoints(args):
+        print(f"checkpoint: {path}")
+        run_checkpoint(args, label, load_checkpoint_model(path, cfg, device), cfg, root, sequences, sets)
+    return 0
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """Entry point with user errors turned into one-line messages."""
+    return run_cli(main, argv)
