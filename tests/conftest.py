@@ -19,6 +19,18 @@ TINY_OVERRIDES = [
 ]
 
 
+def dataset_overrides(roots: dict) -> list[str]:
+    """Config overrides pointing DAVIS, YouTube-VOS and COCO at the layouts of ``make_synthetic_dataset``."""
+    coco = roots["coco"]
+    return [
+        f"DATASETS.DAVIS.PATH={roots['davis']}",
+        f"DATASETS.YTB.ROOT={roots['youtube']}",
+        f"DATASETS.COCOS.IMG_DIR={coco / 'images'}",
+        f"DATASETS.COCOS.ANNO_DIR={coco / 'scribbles'}",
+        f"DATASETS.COCOS.JSON_PATH={coco / 'COCO_scribbles.json'}",
+    ]
+
+
 def shared_path(*parts: str) -> Path:
     """A path under ../shared, skipping the test with a clear reason when it is absent (a user's clone)."""
     path = SHARED.joinpath(*parts)

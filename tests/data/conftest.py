@@ -9,6 +9,7 @@ import pytest
 
 from rhmnet.config import Config, load_config
 from rhmnet.data.synthetic import make_synthetic_dataset
+from tests.conftest import dataset_overrides
 
 CROP = 64
 
@@ -22,13 +23,7 @@ def synthetic_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
 
 def data_overrides(roots: dict[str, Path]) -> list[str]:
     """Config overrides pointing the datasets at ``roots`` with small crops."""
-    coco = roots["coco"]
-    return [
-        f"DATASETS.DAVIS.PATH={roots['davis']}",
-        f"DATASETS.YTB.ROOT={roots['youtube']}",
-        f"DATASETS.COCOS.IMG_DIR={coco / 'images'}",
-        f"DATASETS.COCOS.ANNO_DIR={coco / 'scribbles'}",
-        f"DATASETS.COCOS.JSON_PATH={coco / 'COCO_scribbles.json'}",
+    return dataset_overrides(roots) + [
         f"DATASETS.CROP_SIZE=[{CROP},{CROP}]",
         "DATASETS.RESIZE_SHORT_SIDE=128",
         "DATASETS.MINIMUM_AREA=20",

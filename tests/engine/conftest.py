@@ -12,6 +12,7 @@ import pytest
 
 from rhmnet.config import Config, load_config
 from rhmnet.data.synthetic import make_synthetic_dataset
+from tests.conftest import dataset_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = {"pretrain": REPO / "train_script_pretrain.py", "video": REPO / "train_script_video_training.py"}
@@ -38,13 +39,7 @@ def synthetic_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
 def tiny_overrides(roots: dict[str, Path], checkpoint_dir: Path) -> list[str]:
     """On top of configs/demo.yaml: datasets at ``roots``, 64x64 crops, a 32-wide model, 2 clips per batch,
     3 iterations per epoch, no loader workers."""
-    coco = roots["coco"]
-    return [
-        f"DATASETS.DAVIS.PATH={roots['davis']}",
-        f"DATASETS.YTB.ROOT={roots['youtube']}",
-        f"DATASETS.COCOS.IMG_DIR={coco / 'images'}",
-        f"DATASETS.COCOS.ANNO_DIR={coco / 'scribbles'}",
-        f"DATASETS.COCOS.JSON_PATH={coco / 'COCO_scribbles.json'}",
+    return dataset_overrides(roots) + [
         "DATASETS.CROP_SIZE=[64,64]",
         "DATASETS.RESIZE_SHORT_SIDE=96",
         "DATASETS.DILATE_KERNEL_SIZE=7",
