@@ -112,6 +112,22 @@ def _object_ids(onehot: torch.Tensor) -> list[int]:
     return [i + 1 for i in torch.nonzero(present).flatten().tolist()]
 
 
+def _label_map(probs: torch.Tensor, objects: list[int]) -> torch.Tensor:
+    """Argmax of ``[K, H, W]`` probabilities as a uint8 map (object ids, 0 for background).
+
+    Object channels are scanned in order, then background, keeping the first maximum: the same winner
+    and tie-breaking as an argmax over all 12 channels (the unused ones hold the clamped minimum), with
+    element-wise passes instead of a reduction over the outer dimension (which is slow on CPU).
+    """
+    best = probs[objects[0]]
+    label = torch.ones(best.shape, dtype=torch.uint8, device=probs.device)
+    for channel, value in [(c, c) for c in objects[1:]] + [(BACKGROUND, 0)]:
+        better = probs[channel] > best
+        label = torch.where(better, torch.full_like(label, value), label)
+        best = torch.maximum(best, probs[channel])
+    return label
+
+
 class VideoSegmenter:
     """Streaming RHMNet inference for one video at a time (batch 1).
 
@@ -120,7 +136,8 @@ class VideoSegmenter:
     """
 
     def __init__(self, model: RHMNet, settings: Optional[InferenceSettings] = None) -> None:
-        self.model = model.eval()
+        # channels-last convolution weights: same values, markedly faster kernels (see scripts/benchmark_model.py)
+        self.model = model.eval().to(memory_format=torch.channels_last)
         self.settings = settings or InferenceSettings.from_config(model.cfg)
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
@@ -215,8 +232,7 @@ class VideoSegmenter:
         probs = crop(out.mask_probs[-1][0], self.padding)
         reliable = F.interpolate(out.reliable_prob, size=x.shape[-2:], mode="bilinear", align_corners=True)
         reliable = crop(reliable[0], self.padding)
-        channels = [BACKGROUND] + list(range(1, self.num_objects + 1))
-        labels = probs.argmax(0)
-        labels = torch.where(labels == BACKGROUND, torch.zeros_like(labels), labels)
-        labels = labels.to(torch.uint8).cpu().numpy()
+        objects = list(range(1, self.num_objects + 1))
+        labels = _label_map(probs, objects).cpu().numpy()
+        channels = [BACKGROUND] + objects
         return FrameResult(probs[channels], reliable[channels], labels, probs, reliable)

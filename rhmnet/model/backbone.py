@@ -79,7 +79,7 @@ class Backbone(nn.Module):
         f16 = self.layer3(f8)
         return [f4, f8, f16]
 
-    # -- inference fast path: batch norm folded into the preceding convolution ---------------------------
+    # -- inference fast path: batch norm folded into the preceding convolution, channels-last layout -----
     def _conv_bn_pairs(self) -> list[tuple[str, nn.Conv2d, nn.Module]]:
         pairs = [("stem", self.conv1, self.bn1)]
         for lname in ("layer1", "layer2", "layer3"):
@@ -102,7 +102,8 @@ class Backbone(nn.Module):
             folded = {}
             for key, conv, bn in pairs:
                 scale, shift = bn_scale_and_shift(bn)
-                folded[key] = ((conv.weight * scale.view(-1, 1, 1, 1)).detach(), shift.detach())
+                weight = (conv.weight * scale.view(-1, 1, 1, 1)).detach()
+                folded[key] = (weight.contiguous(memory_format=torch.channels_last), shift.detach())
             self._folded, self._folded_version = folded, version
         return self._folded
 
@@ -113,6 +114,7 @@ class Backbone(nn.Module):
             w, b = params[key]
             return F.conv2d(inp, w, b, module.stride, module.padding, module.dilation, module.groups)
 
+        x = x.contiguous(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU
         x = self.maxpool(F.relu_(conv("stem", self.conv1, x)))
         outs = []
         for lname in ("layer1", "layer2", "layer3"):
