@@ -51,6 +51,8 @@ def tiny_overrides(roots: dict[str, Path], checkpoint_dir: Path) -> list[str]:
         "TRAIN.EPOCH=2",
         "TRAIN.NUM_WORKERS=0",
         "TRAIN.LOG_INTERVAL=1",
+        "MODEL.BACKBONE.BN_FROZEN=true",  # the paper's frozen batch norm: per-process batches then add up exactly
+        "TRAIN.LOSS.CONSISTENCY.WEIGHT=20",  # the paper's video-stage loss, reversed pass included
         f"TRAIN.CHECKPOINT_DIR={checkpoint_dir}",
     ]
 
