@@ -1,0 +1,67 @@
+"""The training losses on hand-made inputs."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from rhmnet.losses import (
+    consistency,
+    edge_aware_smoothness,
+    partial_cross_entropy,
+    reliable_region_focal,
+    sigmoid_focal_loss,
+)
+
+
+def test_partial_cross_entropy_ignores_unlabeled_and_weights_background():
+    logits = torch.randn(1, 12, 2, 2)
+    labels = torch.tensor([[[0, 1], [11, 2]]])
+    loss = partial_cross_entropy(logits, labels, bg_weight=2.0)
+    logp = F.log_softmax(logits, dim=1)[0]
+    terms = [(-logp[1, 0, 1], 1.0), (-logp[11, 1, 0], 2.0), (-logp[2, 1, 1], 1.0)]
+    expected = sum(w * t for t, w in terms) / sum(w for _, w in terms)
+    assert torch.allclose(loss, expected, atol=1e-6)
+    # changing the logits of the unlabeled pixel changes nothing
+    logits2 = logits.clone()
+    logits2[0, :, 0, 0] += torch.randn(12) * 10
+    assert torch.allclose(partial_cross_entropy(logits2, labels, 2.0), loss)
+
+
+def test_smoothness_of_an_all_zero_prediction_is_the_charbonnier_floor():
+    # per channel: 10 * (C(0) + C(0)) + C(0) with C(0) = sqrt(1e-6) = 1e-3, summed over 12 channels
+    zeros = torch.zeros(2, 12, 5, 5)
+    expected = 12 * (10 * 2e-3 + 1e-3)
+    assert math.isclose(float(edge_aware_smoothness(zeros, torch.rand(2, 5, 5))), expected, rel_tol=1e-5)
+
+
+def test_smoothness_prefers_prediction_edges_on_image_edges():
+    pred = torch.zeros(1, 12, 16, 16)
+    pred[:, 1, :, 8:] = 1.0
+    pred[:, 11, :, :8] = 1.0
+    aligned = torch.zeros(1, 16, 16)
+    aligned[:, :, 8:] = 1.0  # the image has an edge where the prediction has one
+    flat = torch.zeros(1, 16, 16)
+    assert edge_aware_smoothness(pred, aligned) < edge_aware_smoothness(pred, flat)
+
+
+def test_focal_loss_counts_only_valid_cells():
+    shape = (1, 1, 2, 1, 2)  # L=1 frame, B=1 sample, 2 objects, 1x2 cells
+    logits = torch.tensor([2.0, -1.0, 0.5, 0.5]).view(shape)
+    targets = torch.tensor([1.0, 0.0, 1.0, 1.0]).view(shape)
+    ignore = torch.tensor([0.0, 1.0, 0.0, 0.0]).view(shape)
+    valid = torch.tensor([[1.0, 0.0]])  # object 2 is padding
+    loss = reliable_region_focal(logits, targets, ignore, valid, alpha=0.5)
+    p = torch.sigmoid(torch.tensor(2.0))
+    expected = 0.5 * (-torch.log(p)) * (1 - p) ** 2  # only cell (object 1, x=0) counts
+    assert torch.allclose(loss, expected / (1 + 1e-8), atol=1e-7)
+    manual = sigmoid_focal_loss(torch.tensor([2.0]), torch.tensor([1.0]), alpha=0.5)
+    assert torch.allclose(manual, expected.view(1), atol=1e-7)
+
+
+def test_consistency_is_the_mean_squared_difference():
+    a, b = torch.rand(2, 12, 4, 4), torch.rand(2, 12, 4, 4)
+    assert consistency(a, a) == 0
+    assert torch.allclose(consistency(a, b), ((a - b) ** 2).mean())
