@@ -199,8 +199,7 @@ class VideoSegmenter:
         self.valid[0, [i - 1 for i in ids]] = 1
         feats = self._encode(pad(image, self.padding))
         entries = self.model.initial_entries(feats, onehot, n, self.settings.using_initial_bg)
-        self.bank = MemoryBank(entries)
-        self.bank.scribble_for_masks = self.model.scribble_for_masks
+        self.bank = MemoryBank(entries, self.model.scribble_for_masks)
         self.frame_num = 0
 
     @torch.no_grad()

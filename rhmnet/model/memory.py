@@ -51,13 +51,13 @@ class MemoryBank:
     """Entries by level: initial scribble (one per decoder layer), predicted reliable regions, predicted
     masks (one list per refinement layer) and, at inference, the last frame's entries."""
 
-    def __init__(self, initial: list[MemoryEntry]) -> None:
+    def __init__(self, initial: list[MemoryEntry], scribble_for_masks: bool = False) -> None:
         self.initial = initial
         self.reliable: list[MemoryEntry] = []
         self.masks: list[list[MemoryEntry]] = [[] for _ in range(len(initial) - 1)]
         self.last_reliable: Optional[MemoryEntry] = None
         self.last_masks: list[Optional[MemoryEntry]] = [None] * (len(initial) - 1)
-        self.scribble_for_masks = False  # USING_SCRIBBLE_MEM_FOR_MASK
+        self.scribble_for_masks = scribble_for_masks  # USING_SCRIBBLE_MEM_FOR_MASK: mask layers also read reliable
 
     def entries(self, layer: int, temporary: Optional[MemoryEntry]) -> list[MemoryEntry]:
         """What decoder ``layer`` reads: layer 0 the reliable-region levels, layers >= 1 the mask levels

@@ -13,7 +13,7 @@ from rhmnet.model.attach import MAX_OBJECTS, attach, block_average, one_hot, sim
 from rhmnet.model.backbone import Backbone, load_imagenet_weights
 from rhmnet.model.decoder import DecoderLayer
 from rhmnet.model.embeddings import LevelEmbeddings, PositionEmbedding
-from rhmnet.model.heads import RefinementHead, mask_head, reliable_region_head, soft_aggregate
+from rhmnet.model.heads import mask_head, reliable_region_head, soft_aggregate
 from rhmnet.model.memory import MemoryBank, MemoryEntry
 
 INITIAL_LEVEL, RELIABLE_LEVEL = 0, 1
@@ -114,9 +114,9 @@ class RHMNet(nn.Module):
         self.backbone.requires_grad_(not m.BACKBONE.FROZEN)
 
     # -- building blocks ---------------------------------------------------------------------------------
-    def mask_head_of(self, refine_layer: int) -> RefinementHead:
-        """Mask head of refinement layer ``refine_layer`` (shared when WITH_REFINE is off)."""
-        return self.mask_heads[min(refine_layer, len(self.mask_heads) - 1)]
+    def _mask_head_index(self, refine_layer: int) -> int:
+        """Index of the mask head of ``refine_layer`` (one shared head when WITH_REFINE is off)."""
+        return min(refine_layer, len(self.mask_heads) - 1)
 
     def encode(self, images: torch.Tensor) -> FrameFeatures:
         """Everything about frames ``[N, 3, H, W]`` that does not depend on objects or memory."""
@@ -182,7 +182,7 @@ class RHMNet(nn.Module):
             x_pos = x + pos
             candidates.append(x_pos)
             x = layer.cross_block(x_pos, bank.key_value(level, layer.cross_attn, temporary))
-            head = min(index, len(self.mask_heads) - 1)
+            head = self._mask_head_index(index)
             logits = self.mask_heads[head](self._map(x, size), feats.mask_adapted[head])
             logits = F.interpolate(logits, scale_factor=4, mode="bilinear", align_corners=True)
             fg = torch.softmax(logits, dim=1)[:, 0].view(batch, no, *logits.shape[-2:]) * valid[..., None, None]
@@ -243,8 +243,7 @@ class RHMNet(nn.Module):
         scribble = init_scribble if init_scribble.dim() == 4 else one_hot(init_scribble)
         feats = self.encode(images.transpose(0, 1).reshape(length * batch, *images.shape[2:]))
         frames = [self._select_frame(feats, f, batch) for f in range(length)]
-        bank = MemoryBank(self.initial_entries(frames[0], scribble.to(images.dtype), no))
-        bank.scribble_for_masks = self.scribble_for_masks
+        bank = MemoryBank(self.initial_entries(frames[0], scribble.to(images.dtype), no), self.scribble_for_masks)
         out = ClipOutput([], [], [], [], valid)
         for f, frame in enumerate(frames):
             result = self.decode(frame, bank, valid)
