@@ -31,7 +31,6 @@ from PIL import Image
 from rhmnet.checkpoint import load_model
 from rhmnet.config import Config, load_config
 from rhmnet.data.io import (
-    DAVIS_PALETTE,
     list_files,
     read_davis_eval_scribble,
     read_image,
@@ -48,6 +47,7 @@ from rhmnet.engine.trainer import RunOptions, run_training
 from rhmnet.evaluation.davis import evaluate_results
 from rhmnet.inference import VideoSegmenter
 from rhmnet.model import RHMNet
+from rhmnet.segment import overlay
 
 log = logging.getLogger("rhmnet.demo")
 REPO = Path(__file__).resolve().parent.parent
@@ -121,18 +121,6 @@ def dilated_scribble_baseline(scribble: np.ndarray, frames: list[Path], out_dir:
         mask[cv2.dilate((scribble == obj).astype(np.uint8), kernel) > 0] = obj
     for path in frames:
         write_palette_png(out_dir / f"{path.stem}.png", mask)
-
-
-def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """Colour each object of ``mask`` over ``image`` (DAVIS palette) with dark contours."""
-    out = image.astype(np.float32)
-    palette = np.asarray(DAVIS_PALETTE, dtype=np.float32).reshape(-1, 3)
-    for obj in (int(v) for v in np.unique(mask) if v):
-        region = mask == obj
-        out[region] = (1 - alpha) * out[region] + alpha * palette[obj]
-        edge = cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
-        out[edge] = 0
-    return out.clip(0, 255).astype(np.uint8)
 
 
 def write_gif(frames: list[Path], masks: list[np.ndarray], scribble: np.ndarray, path: Path) -> None:
