@@ -17,7 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rhmnet.data.synthetic import LAYOUTS, make_synthetic_dataset  # noqa: E402
+from rhmnet.data.synthetic import (  # noqa: E402
+    LAYOUTS,
+    TEXTURE_SPREAD,
+    make_synthetic_dataset,
+    parse_texture_spread,
+)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -43,6 +48,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size", type=parse_size, default=(128, 128), help="HEIGHTxWIDTH")
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--layouts", nargs="+", choices=LAYOUTS, default=list(LAYOUTS))
+    parser.add_argument(
+        "--texture-spread",
+        type=parse_texture_spread,
+        default=TEXTURE_SPREAD,
+        help="contrast inside textures (std of the second colour around the first); 'none': independent colours",
+    )
     return parser.parse_args(argv)
 
 
@@ -59,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         num_images=args.num_images,
         layouts=tuple(args.layouts),
         progress=True,
+        texture_spread=args.texture_spread,
     )
     for layout, root in roots.items():
         print(f"{layout}: {root}")

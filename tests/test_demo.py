@@ -14,7 +14,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     status = demo.main(
         ["--out", str(out), "--iters", "2", "--num-train", "2", "--num-val", "1", "--davis-frames", "2",
-         "--shared", str(SHARED), "TRAIN.SAMPLES_PER_EPOCH=4", "TRAIN.EPOCH=1"]
+         "--shared", str(SHARED), "TRAIN.SAMPLES_PER_EPOCH=4", "TRAIN.BATCH_SIZE=2", "TRAIN.EPOCH=1"]
     )
     assert status == 0
     printed = capsys.readouterr().out

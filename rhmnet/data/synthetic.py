@@ -28,9 +28,22 @@ LAYOUT_DIRS = {"davis": "DAVIS", "youtube": "Youtube-VOS", "coco": "COCO"}
 CATEGORIES = ("ellipse", "polygon")
 
 
-def texture(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """uint8 [H, W, 3] texture: two random colours mixed by smooth noise and stripes, plus grain."""
-    colours = rng.uniform(0, 255, size=(2, 3))
+TEXTURE_SPREAD = 40.0  # std of the second texture colour around the first (per channel, 0-255 scale)
+
+
+def parse_texture_spread(text: str) -> float | None:
+    """Command-line value of a texture spread: a number, or 'none' for independent colours."""
+    return None if text.strip().lower() == "none" else float(text)
+
+
+def texture(height: int, width: int, rng: np.random.Generator, spread: float | None = TEXTURE_SPREAD) -> np.ndarray:
+    """uint8 [H, W, 3] texture: a random colour and a second one near it (per-channel std ``spread``) mixed
+    by smooth noise and stripes, plus grain. Like natural images, edges inside a texture are weaker than
+    the edges between two textures (what edge-aware smoothness relies on); ``spread=None`` draws two
+    independent colours (busy, high-contrast textures)."""
+    first = rng.uniform(0, 255, size=3)
+    second = rng.uniform(0, 255, size=3) if spread is None else first + rng.normal(0, spread, size=3)
+    colours = np.stack([first, np.clip(second, 0, 255)])
     coarse = rng.random((height // 8 + 2, width // 8 + 2)).astype(np.float32)
     noise = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
     theta, period = rng.uniform(0, math.pi), rng.uniform(4, 16)
@@ -91,7 +104,13 @@ def _outline(category: str, rng: np.random.Generator) -> np.ndarray:
 
 
 def _random_shape(
-    height: int, width: int, frames: int, rng: np.random.Generator, crossing: np.ndarray | None, appear: int
+    height: int,
+    width: int,
+    frames: int,
+    rng: np.random.Generator,
+    crossing: np.ndarray | None,
+    appear: int,
+    spread: float | None = TEXTURE_SPREAD,
 ) -> MovingShape:
     """A shape with bouncing linear motion; with ``crossing`` (x, y) its path passes that point mid-clip."""
     size = min(height, width)
@@ -120,7 +139,7 @@ def _random_shape(
         centers = np.minimum(np.maximum(centers, low), high)
     angles = rng.uniform(0, 2 * math.pi) + rng.uniform(-0.06, 0.06) * times[:, 0]
     return MovingShape(
-        category, _outline(category, rng), radius, centers, angles, texture(height, width, rng), appear
+        category, _outline(category, rng), radius, centers, angles, texture(height, width, rng, spread), appear
     )
 
 
@@ -132,11 +151,12 @@ def render_video(
     late_entries: bool,
     max_objects: int = 3,
     min_visible: float = 0.01,
+    texture_spread: float | None = TEXTURE_SPREAD,
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[MovingShape]]:
     """Frames (uint8 [H, W, 3]), id maps (uint8 [H, W]) and the shapes of one synthetic video.
 
     Every object is visible (>= ``min_visible`` of the frame) on its first frame; with ``late_entries``
-    some objects (never object 1) appear after frame 0."""
+    some objects (never object 1) appear after frame 0. ``texture_spread``: see :func:`texture`."""
     for _ in range(20):
         count = int(rng.integers(1, max_objects + 1))
         shapes: list[MovingShape] = []
@@ -147,10 +167,10 @@ def render_video(
                 else 0
             )
             crossing = shapes[0].centers[frames // 2] if index == 1 and appear == 0 else None
-            shapes.append(_random_shape(height, width, frames, rng, crossing, appear))
+            shapes.append(_random_shape(height, width, frames, rng, crossing, appear, texture_spread))
         depth = rng.permutation(count)
         margin = 8
-        backdrop = texture(height + 2 * margin, width + 2 * margin, rng)
+        backdrop = texture(height + 2 * margin, width + 2 * margin, rng, texture_spread)
         pan = rng.uniform(-0.5, 0.5, size=2)
         images, labels = [], []
         for t in range(frames):
@@ -185,13 +205,19 @@ def _write_frames(
 
 
 def write_davis_layout(
-    root: Path, num_train: int, num_val: int, size: tuple[int, int], frames: int, seed: int
+    root: Path,
+    num_train: int,
+    num_val: int,
+    size: tuple[int, int],
+    frames: int,
+    seed: int,
+    texture_spread: float | None = TEXTURE_SPREAD,
 ) -> None:
     """Videos ``synth-NNN`` as DAVIS-2017 (``JPEGImages/480p``, ``Annotations/480p``, ``ImageSets``)."""
     names = [f"synth-{i:03d}" for i in range(num_train + num_val)]
     for index, name in enumerate(names):
         images, labels, _ = render_video(
-            *size, frames, rng_for(seed, "davis-video", index), late_entries=False
+            *size, frames, rng_for(seed, "davis-video", index), late_entries=False, texture_spread=texture_spread
         )
         frame_names = [f"{t:05d}" for t in range(frames)]
         _write_frames(
@@ -208,7 +234,13 @@ def write_davis_layout(
 
 
 def write_youtube_layout(
-    root: Path, num_train: int, num_val: int, size: tuple[int, int], frames: int, seed: int
+    root: Path,
+    num_train: int,
+    num_val: int,
+    size: tuple[int, int],
+    frames: int,
+    seed: int,
+    texture_spread: float | None = TEXTURE_SPREAD,
 ) -> None:
     """Videos as YouTube-VOS 2018/2019: ``train/`` with every frame annotated, ``valid/`` with each
     object's first frame annotated (only the objects appearing there); ``meta.json`` per split. Frame
@@ -219,7 +251,11 @@ def write_youtube_layout(
         for index in range(count):
             video = f"{index + offset:04d}synth"
             images, labels, shapes = render_video(
-                *size, frames, rng_for(seed, "ytb-video", index + offset), late_entries=True
+                *size,
+                frames,
+                rng_for(seed, "ytb-video", index + offset),
+                late_entries=True,
+                texture_spread=texture_spread,
             )
             objects, first_frames = {}, {}
             for obj, shape in enumerate(shapes, start=1):
@@ -242,7 +278,9 @@ def write_youtube_layout(
         write_json(root / split / "meta.json", {"videos": meta})
 
 
-def write_coco_layout(root: Path, num_images: int, size: tuple[int, int], seed: int) -> Path:
+def write_coco_layout(
+    root: Path, num_images: int, size: tuple[int, int], seed: int, texture_spread: float | None = TEXTURE_SPREAD
+) -> Path:
     """Images ``images/<id>.jpg`` with COCO instance annotations ``annotations/instances_train.json``
     (RLE masks); returns the instances path."""
     from pycocotools import mask as mask_utils
@@ -250,7 +288,12 @@ def write_coco_layout(root: Path, num_images: int, size: tuple[int, int], seed: 
     images, annotations = [], []
     for image_id in range(1, num_images + 1):
         frames, labels, shapes = render_video(
-            *size, 1, rng_for(seed, "coco-image", image_id), late_entries=False, max_objects=4
+            *size,
+            1,
+            rng_for(seed, "coco-image", image_id),
+            late_entries=False,
+            max_objects=4,
+            texture_spread=texture_spread,
         )
         file_name = f"{image_id:012d}.jpg"
         write_image(root / "images" / file_name, frames[0])
@@ -300,10 +343,11 @@ def make_synthetic_dataset(
     num_images: int | None = None,
     layouts: tuple[str, ...] = LAYOUTS,
     progress: bool = False,
+    texture_spread: float | None = TEXTURE_SPREAD,
 ) -> dict[str, Path]:
     """Write the synthetic dataset under ``out`` and return the root of each layout
     (``out/DAVIS``, ``out/Youtube-VOS``, ``out/COCO``). ``size`` is (height, width); ``num_images`` COCO
-    images (default: 2 * (num_train + num_val))."""
+    images (default: 2 * (num_train + num_val)); ``texture_spread``: see :func:`texture`."""
     unknown = set(layouts) - set(LAYOUTS)
     if unknown:
         raise ValueError(f"unknown layouts {sorted(unknown)} (known: {', '.join(LAYOUTS)})")
@@ -315,13 +359,13 @@ def make_synthetic_dataset(
     for layout in tqdm(layouts, desc="synthetic layouts", disable=not progress):
         root = roots[layout]
         if layout == "davis":
-            write_davis_layout(root, num_train, num_val, size, frames, seed)
+            write_davis_layout(root, num_train, num_val, size, frames, seed, texture_spread)
             synthesize_davis(root, seed=seed, style=style, progress=False)
         elif layout == "youtube":
-            write_youtube_layout(root, num_train, num_val, size, frames, seed)
+            write_youtube_layout(root, num_train, num_val, size, frames, seed, texture_spread)
             synthesize_youtube(root, seed=seed, style=style, progress=False)
         else:
             count = num_images if num_images is not None else 2 * (num_train + num_val)
-            instances = write_coco_layout(root, count, size, seed)
+            instances = write_coco_layout(root, count, size, seed, texture_spread)
             synthesize_coco(instances, root, seed=seed, style=style, progress=False)
     return roots

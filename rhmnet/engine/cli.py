@@ -19,6 +19,7 @@ import logging
 import sys
 from typing import Optional
 
+import torch
 from tqdm import tqdm
 
 from rhmnet.config import load_config
@@ -98,8 +99,11 @@ def main(stage: str, default_config: str, argv: Optional[list[str]] = None) -> i
         options = RunOptions(resume=args.resume, max_iters=args.max_iters, save_every=args.save_every,
                              progress=args.progress)
         result = run_training(cfg, stage, ctx, options)
-        log.info("done: iteration %d, epoch %d, %.2f iterations/s", result.state.iteration,
-                 result.state.epoch, result.iterations_per_second)
+        peak = ""
+        if ctx.device.type == "cuda":
+            peak = f", peak GPU memory {torch.cuda.max_memory_allocated(ctx.device) / 2**30:.2f} GiB"
+        log.info("done: iteration %d, epoch %d, %.2f iterations/s%s", result.state.iteration,
+                 result.state.epoch, result.iterations_per_second, peak)
         return 0
     except (NonFiniteLossError, LaunchError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -42,14 +42,25 @@ def add_model_arguments(
         default="checkpoints",
         help="folder holding pretrain_weights_<config>/pretrain_checkpoint_<N>.pth.tar",
     )
+    parser.add_argument(
+        "--no_tf32",
+        dest="tf32",
+        action="store_false",
+        help="CUDA: full-fp32 convolutions and matrix products (PyTorch lets cuDNN use TF32 by default); "
+        "closer to CPU outputs, slower",
+    )
     parser.add_argument("--video_name", type=str, default=None, help="run a single video")
     parser.add_argument("--save_path", type=str, default="test_vis", help="output folder")
     parser.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
     parser.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
 
 
-def select_device(device: str | None = None, gpu: str | None = None) -> torch.device:
-    """``--device`` wins; else ``--gpu N`` -> cuda:N when CUDA is available (warning and cpu otherwise)."""
+def select_device(device: str | None = None, gpu: str | None = None, tf32: bool = True) -> torch.device:
+    """``--device`` wins; else ``--gpu N`` -> cuda:N when CUDA is available (warning and cpu otherwise).
+    ``tf32=False`` turns TF32 off for cuDNN convolutions and CUDA matrix products."""
+    if not tf32:
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     if device:
         return torch.device(device)
     if gpu is not None and gpu != "":

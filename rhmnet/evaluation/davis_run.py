@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     for _, folder in sets:  # fail before any model work on a missing or mismatched scribble
         for seq in sequences:
             initial_labels(seq, folder, args.with_bg, year == 16)
-    device = select_device(args.device, args.gpu)
+    device = select_device(args.device, args.gpu, args.tf32)
     for label, path in available_checkpoints(args):
         print(f"checkpoint: {path}")
         run_checkpoint(args, label, load_checkpoint_model(path, cfg, device), cfg, root, sequences, sets)

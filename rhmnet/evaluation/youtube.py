@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         videos = [v for v in videos if v.name == args.video_name]
         if not videos:
             raise EvaluationError(f"video {args.video_name!r} is not listed in {data.meta_path}")
-    device = select_device(args.device, args.gpu)
+    device = select_device(args.device, args.gpu, args.tf32)
     for label, path in available_checkpoints(args):
         print(f"checkpoint: {path}")
         run_checkpoint(args, label, load_checkpoint_model(path, cfg, device), cfg, data, videos)

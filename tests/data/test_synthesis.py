@@ -11,7 +11,7 @@ import numpy as np
 from rhmnet.data.io import read_json, read_palette_png, read_scribble
 from rhmnet.data.labels import remap_coco_scribble
 from rhmnet.data.synthesis import ScribbleStyle, rng_for, scribble_from_labels
-from rhmnet.data.synthetic import make_synthetic_dataset
+from rhmnet.data.synthetic import make_synthetic_dataset, parse_texture_spread, texture
 
 
 def _labels() -> np.ndarray:
@@ -95,3 +95,16 @@ def test_generator_is_deterministic_and_seeded(tmp_path: Path) -> None:
     assert (a["davis"] / jpg).read_bytes() != (c["davis"] / jpg).read_bytes()
     assert read_palette_png(a["davis"] / "Annotations/480p/synth-000/00000.png").shape == (64, 96)
     assert json.loads((a["youtube"] / "train" / "meta.json").read_text())["videos"]
+
+
+def test_texture_spread_sets_the_contrast_inside_a_texture() -> None:
+    """A small spread gives textures with weak inner edges; 'none' draws two independent colours."""
+
+    def inner_contrast(spread: float | None) -> float:
+        stds = [texture(64, 64, rng_for(seed, "texture"), spread).reshape(-1, 3).std(0).mean() for seed in range(20)]
+        return float(np.mean(stds))
+
+    flat, default, busy = inner_contrast(0.0), inner_contrast(40.0), inner_contrast(None)
+    assert flat < 10  # grain only
+    assert flat < default < busy
+    assert parse_texture_spread("None") is None and parse_texture_spread("12.5") == 12.5

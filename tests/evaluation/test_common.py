@@ -1,0 +1,36 @@
+"""Device selection of the evaluation scripts."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+import torch
+
+from rhmnet.evaluation.common import add_model_arguments, select_device
+
+
+@pytest.fixture
+def restore_tf32():
+    """Put PyTorch's TF32 switches back after the test."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def test_no_tf32_turns_tf32_off(restore_tf32: None) -> None:
+    parser = argparse.ArgumentParser()
+    add_model_arguments(parser)
+    assert parser.parse_args([]).tf32 is True
+    args = parser.parse_args(["--no_tf32", "--device", "cpu"])
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cuda.matmul.allow_tf32 = True
+    assert select_device(args.device, args.gpu, args.tf32) == torch.device("cpu")
+    assert not torch.backends.cudnn.allow_tf32
+    assert not torch.backends.cuda.matmul.allow_tf32
+
+
+def test_default_leaves_tf32_alone(restore_tf32: None) -> None:
+    torch.backends.cudnn.allow_tf32 = True
+    select_device("cpu")
+    assert torch.backends.cudnn.allow_tf32
