@@ -47,7 +47,7 @@ def add_model_arguments(
         dest="tf32",
         action="store_false",
         help="CUDA: full-fp32 convolutions and matrix products (PyTorch lets cuDNN use TF32 by default); "
-        "closer to CPU outputs, slower",
+        "closer to CPU outputs (speed not measured)",
     )
     parser.add_argument("--video_name", type=str, default=None, help="run a single video")
     parser.add_argument("--save_path", type=str, default="test_vis", help="output folder")
