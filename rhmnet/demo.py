@@ -40,7 +40,7 @@ from rhmnet.data.io import (
     write_scribble,
 )
 from rhmnet.data.synthesis import ScribbleStyle, rng_for, scribble_from_labels
-from rhmnet.data.synthetic import TEXTURE_SPREAD, make_synthetic_dataset, parse_texture_spread
+from rhmnet.data.synthetic import add_texture_spread_argument, make_synthetic_dataset
 from rhmnet.engine.cli import setup_logging
 from rhmnet.engine.distributed import init_distributed
 from rhmnet.engine.trainer import RunOptions, run_training
@@ -191,12 +191,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu (the demo's target) or cuda")
     parser.add_argument("--num-train", type=int, default=32, help="synthetic training videos per layout")
     parser.add_argument("--num-val", type=int, default=8, help="held-out synthetic videos")
-    parser.add_argument(
-        "--texture-spread",
-        type=parse_texture_spread,
-        default=TEXTURE_SPREAD,
-        help="contrast inside the synthetic textures (std of the second colour; 'none': independent colours)",
-    )
+    add_texture_spread_argument(parser)
     parser.add_argument(
         "--davis-frames",
         type=int,

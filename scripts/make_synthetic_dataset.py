@@ -17,12 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rhmnet.data.synthetic import (  # noqa: E402
-    LAYOUTS,
-    TEXTURE_SPREAD,
-    make_synthetic_dataset,
-    parse_texture_spread,
-)
+from rhmnet.data.synthetic import LAYOUTS, add_texture_spread_argument, make_synthetic_dataset  # noqa: E402
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -48,12 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size", type=parse_size, default=(128, 128), help="HEIGHTxWIDTH")
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--layouts", nargs="+", choices=LAYOUTS, default=list(LAYOUTS))
-    parser.add_argument(
-        "--texture-spread",
-        type=parse_texture_spread,
-        default=TEXTURE_SPREAD,
-        help="contrast inside textures (std of the second colour around the first); 'none': independent colours",
-    )
+    add_texture_spread_argument(parser)
     return parser.parse_args(argv)
 
 

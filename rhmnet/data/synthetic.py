@@ -6,6 +6,7 @@ the seed; a default set takes a few seconds."""
 
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,17 @@ TEXTURE_SPREAD = 40.0  # std of the second texture colour around the first (per 
 def parse_texture_spread(text: str) -> float | None:
     """Command-line value of a texture spread: a number, or 'none' for independent colours."""
     return None if text.strip().lower() == "none" else float(text)
+
+
+def add_texture_spread_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``--texture-spread`` option of the scripts that generate the synthetic dataset."""
+    parser.add_argument(
+        "--texture-spread",
+        type=parse_texture_spread,
+        default=TEXTURE_SPREAD,
+        help="contrast inside the synthetic textures (std of the second colour around the first, 0-255 "
+        "scale); 'none': two independent colours",
+    )
 
 
 def texture(height: int, width: int, rng: np.random.Generator, spread: float | None = TEXTURE_SPREAD) -> np.ndarray:
