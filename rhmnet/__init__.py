@@ -1,7 +1,7 @@
 """RHMNet: Reliability-Hierarchical Memory Network for scribble-supervised video object segmentation."""
 
-from rhmnet.checkpoint import CheckpointError, build_model, load_model, save_model
 from rhmnet.config import Config, load_config
+from rhmnet.model_io import CheckpointError, build_model, load_model, save_model
 
 __version__ = "0.1.0"
 

@@ -28,7 +28,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from rhmnet.checkpoint import load_model
 from rhmnet.config import Config, load_config
 from rhmnet.data.io import (
     list_files,
@@ -39,14 +38,15 @@ from rhmnet.data.io import (
     write_palette_png,
     write_scribble,
 )
-from rhmnet.data.synthesis import ScribbleStyle, rng_for, scribble_from_labels
-from rhmnet.data.synthetic import add_texture_spread_argument, make_synthetic_dataset
+from rhmnet.dataprep.scribble_synthesis import ScribbleStyle, rng_for, scribble_from_labels
+from rhmnet.dataprep.synthetic_videos import add_texture_spread_argument, make_synthetic_dataset
 from rhmnet.engine.cli import setup_logging
 from rhmnet.engine.distributed import init_distributed
 from rhmnet.engine.trainer import RunOptions, run_training
 from rhmnet.evaluation.davis import evaluate_results
 from rhmnet.inference import VideoSegmenter
 from rhmnet.model import RHMNet
+from rhmnet.model_io import load_model
 from rhmnet.segment import overlay
 
 log = logging.getLogger("rhmnet.demo")

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from rhmnet.config import LossConfig
-from rhmnet.model.attach import BACKGROUND
+from rhmnet.model.memory_encoder import BACKGROUND
 from rhmnet.model.rhmnet import ClipOutput
 
 _SOBEL_X = [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]
@@ -96,13 +96,13 @@ class LossTerms:
     partial_ce: torch.Tensor
     smoothness: torch.Tensor
     consistency: torch.Tensor
-    scribble_focal: torch.Tensor
+    reliable_focal: torch.Tensor
     total: torch.Tensor
 
     def as_floats(self) -> dict[str, float]:
         return {
             k: float(getattr(self, k).detach())
-            for k in ("partial_ce", "smoothness", "consistency", "scribble_focal", "total")
+            for k in ("partial_ce", "smoothness", "consistency", "reliable_focal", "total")
         }
 
 
@@ -122,22 +122,22 @@ def compute_losses(
     gray = batch["gray"].flatten(0, 1)
     zero = labels.new_zeros((), dtype=out.valid.dtype)
     pce, smooth, cons = zero, zero, zero
-    for layer in range(len(out.multi_pred_logit[0])):
-        logits = _stack_layer(out.multi_pred_logit, layer)
+    for layer in range(len(out.mask_logits[0])):
+        logits = _stack_layer(out.mask_logits, layer)
         pce = pce + partial_cross_entropy(logits, labels, cfg.MASK.BG_WEIGHT)
         if cfg.SMOOTH.WEIGHT != 0:
             smooth = smooth + edge_aware_smoothness(torch.softmax(logits, dim=1), gray, cfg.SMOOTH.ALPHA)
         if reversed_out is not None and cfg.CONSISTENCY.WEIGHT != 0:
-            fwd = _stack_layer(out.multi_pred_prob, layer)
-            bwd = _stack_layer(reversed_out.multi_pred_prob[::-1], layer)
+            fwd = _stack_layer(out.mask_probs, layer)
+            bwd = _stack_layer(reversed_out.mask_probs[::-1], layer)
             cons = cons + consistency(fwd, bwd)
     focal = zero
     if cfg.SCRIBBLE_LOSS.WEIGHT != 0:
         no = out.valid.shape[1]
-        frames = len(out.binary_scribble_logit)
+        frames = len(out.reliable_logits)
         batch_size = out.valid.shape[0]
-        logits = torch.stack(out.binary_scribble_logit).view(
-            frames, batch_size, no, *out.binary_scribble_logit[0].shape[-2:]
+        logits = torch.stack(out.reliable_logits).view(
+            frames, batch_size, no, *out.reliable_logits[0].shape[-2:]
         )
         targets = batch["ds_scribbles"].transpose(0, 1)[:, :, 1 : no + 1]
         ignore = batch["ignore_regions"].transpose(0, 1)[:, :, 1 : no + 1]

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tqdm import tqdm  # noqa: E402
 
-from rhmnet.data.davis_interactive import convert_interactive_file  # noqa: E402
 from rhmnet.data.io import DatasetError  # noqa: E402
+from rhmnet.dataprep.davis_interactive import convert_interactive_file  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rhmnet.data.synthetic import LAYOUTS, add_texture_spread_argument, make_synthetic_dataset  # noqa: E402
+from rhmnet.dataprep.synthetic_videos import LAYOUTS, add_texture_spread_argument, make_synthetic_dataset  # noqa: E402
 
 
 def parse_size(text: str) -> tuple[int, int]:

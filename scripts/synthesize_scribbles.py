@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rhmnet.data.io import DatasetError  # noqa: E402
-from rhmnet.data.synthesis import (  # noqa: E402
+from rhmnet.dataprep.scribble_synthesis import (  # noqa: E402
     ScribbleStyle,
     SynthesisReport,
     synthesize_coco,

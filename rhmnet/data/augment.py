@@ -1,7 +1,7 @@
 """Clip augmentation with OpenCV: the same geometric transform for a frame and its label map (bilinear
 for frames, nearest for labels). Randomness always comes from an explicit ``np.random.Generator``.
 
-Video clips (SPEC.md, "Training"): short side to 480, clip flip, per-frame random affine, one random
+Video clips (as the authors train them): short side to 480, clip flip, per-frame random affine, one random
 resize for the clip and a crop window that covers the labelled pixels and drifts from frame to frame.
 COCO pseudo-clips: short side to 480, flip, perspective (or affine) warps of the single image, and one
 crop window shared by all frames.

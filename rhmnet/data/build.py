@@ -9,8 +9,8 @@ from torch.utils.data import Dataset
 
 from rhmnet.data.coco import CocoScribbleDataset
 from rhmnet.data.davis import DavisScribbleDataset
+from rhmnet.data.mixing import MixedClipDataset
 from rhmnet.data.sample import ClipOptions
-from rhmnet.data.sampler import MixedClipDataset
 from rhmnet.data.youtube import YtbScribbleDataset
 
 STAGES = ("pretrain", "video")

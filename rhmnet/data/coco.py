@@ -58,7 +58,7 @@ def read_coco_scribble_json(path: str | Path) -> list[CocoEntry]:
 
 
 class CocoScribbleDataset(SeededDataset):
-    """Pseudo-clips of ``options.clip_length`` frames from COCO images with scribbles (SPEC.md, "COCO
+    """Pseudo-clips of ``options.clip_length`` frames from COCO images with scribbles (the authors' "COCO
     pre-training"): short side resize, flip, perspective/affine warps, one shared crop window."""
 
     name = "COCO"

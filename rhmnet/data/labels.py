@@ -2,7 +2,7 @@
 
 Label maps are uint8 [H, W]: 0 = unlabeled, 1..10 = objects, 11 = background (K = 12 channels once
 one-hot encoded). Scribble files store object n as n and the background as N+1; the remapping rules
-below turn them into label maps (see SPEC.md, "Labels and annotation files").
+below turn them into label maps.
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def load_scribbled_frame(
 
 
 class VideoScribbleDataset(SeededDataset):
-    """Random clips of scribbled training videos (SPEC.md, "Training").
+    """Random clips of scribbled training videos, as the authors sample them.
 
     ``skip_divisor`` scales the frame-gap curriculum (YouTube-VOS uses skip // 5, since its frames are
     already 5 apart).

@@ -7,7 +7,7 @@ Layout (the authors' names, so evaluation's ``--ckpt_num`` finds them)::
     {TRAIN.CHECKPOINT_DIR}/pretrain_weights_{NAME}/config.yaml  (the resolved config)
     {TRAIN.CHECKPOINT_DIR}/pretrain_weights_{NAME}/STAGE  (pretrain / video: one stage per folder)
 
-A checkpoint is our format (``rhmnet.checkpoint.save_model``, written atomically, loadable with
+A checkpoint is our format (``rhmnet.model_io.save_model``, written atomically, loadable with
 ``rhmnet.load_model``) plus the training state: optimizer, scheduler, AMP scaler, iteration, epoch,
 stage, every rank's RNG states (Python, NumPy, torch, CUDA) and the data position. Samples are pure
 functions of (seed, epoch, index) (``rhmnet.engine.data``) and the schedules pure functions of the
@@ -34,14 +34,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from rhmnet.checkpoint import (
+from rhmnet.config import Config
+from rhmnet.model_io import (
     CHECKPOINT_FORMAT,
     CheckpointError,
     model_state_from_checkpoint,
     read_checkpoint,
     save_model,
 )
-from rhmnet.config import Config
 
 log = logging.getLogger(__name__)
 

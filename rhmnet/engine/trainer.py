@@ -35,7 +35,6 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from rhmnet.checkpoint import build_model, load_weights
 from rhmnet.config import Config
 from rhmnet.data.build import STAGES, build_train_dataset, set_skip
 from rhmnet.engine.checkpoints import (
@@ -57,6 +56,7 @@ from rhmnet.engine.optim import build_optimizer, build_scheduler, skip_at
 from rhmnet.engine.step import forward_and_losses
 from rhmnet.engine.visualize import overlay_clip
 from rhmnet.losses import LossTerms
+from rhmnet.model_io import build_model, load_weights
 
 log = logging.getLogger("rhmnet.train")
 
@@ -278,7 +278,7 @@ class Trainer:
         record = {"iteration": index, "epoch": epoch, **floats, "lr": lrs[0], "backbone_lr": lrs[-1],
                   "skip": state.skip}
         if self.writer is not None and self.ctx.is_main and index % max(1, cfg.TRAIN.LOG_INTERVAL) == 0:
-            probs = [frame[-1] for frame in out.multi_pred_prob]
+            probs = [frame[-1] for frame in out.mask_probs]
             self.writer.add_image("predictions", overlay_clip(batch["images"], batch["scribbles"], probs),
                                   index, dataformats="HWC")
         return record

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from rhmnet.data.sample import IMAGENET_MEAN, IMAGENET_STD
-from rhmnet.model.attach import BACKGROUND
+from rhmnet.model.memory_encoder import BACKGROUND
 
 # one colour per object id 1..10 (RGB)
 PALETTE = np.array(

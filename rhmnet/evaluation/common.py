@@ -144,10 +144,10 @@ def iterate_progress(items: Sequence, desc: str, enabled: bool = True) -> Iterat
 
 def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
     """Run ``main``; user errors (bad files, configs, checkpoints) print one clear message and exit 2."""
-    from rhmnet.checkpoint import CheckpointError
     from rhmnet.data.io import DatasetError
     from rhmnet.evaluation.davis import EvaluationError
     from rhmnet.inference import InferenceError
+    from rhmnet.model_io import CheckpointError
 
     try:
         return main(argv)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rhmnet.model.attach import NUM_CHANNELS
+from rhmnet.model.memory_encoder import NUM_CHANNELS
 
 
 class ConvNorm(nn.Module):
@@ -24,7 +24,7 @@ class ConvNorm(nn.Module):
 
 
 def _add_per_object(shortcut: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``x [B*no, C, h, w] + shortcut [B, C, h, w]`` broadcast over each sample's objects."""
+    """``x [B*num_objects, C, h, w] + shortcut [B, C, h, w]`` broadcast over each sample's objects."""
     batch = shortcut.shape[0]
     return (x.view(batch, -1, *x.shape[1:]) + shortcut.unsqueeze(1)).view(x.shape)
 
@@ -57,7 +57,7 @@ class RefinementHead(nn.Module):
         return [self.adapter_4x(f4), self.adapter_8x(f8), self.adapter_16x(f16)]
 
     def forward(self, x: torch.Tensor, adapted: list[torch.Tensor]) -> torch.Tensor:
-        """Logits at stride 4, ``[B*no, out_dim, H/4, W/4]``."""
+        """Logits at stride 4, ``[B*num_objects, out_dim, H/4, W/4]``."""
         a4, a8, a16 = adapted
         x = F.relu_(self.conv_in(x))
         x = F.relu_(self.conv_16x(_add_per_object(a16, x)))
@@ -81,15 +81,15 @@ def mask_head(in_dim: int, hidden_dim: int, shortcut_dims: list[int], out_dim: i
 
 
 def soft_aggregate(fg_probs: torch.Tensor, num_channels: int = NUM_CHANNELS) -> tuple[torch.Tensor, torch.Tensor]:
-    """Merge per-object foreground probabilities ``[B, no, H, W]`` into K-channel ``(probs, logits)``.
+    """Merge per-object foreground probabilities ``[B, num_objects, H, W]`` into K-channel ``(probs, logits)``.
 
     ``P[bg] = prod_o (1 - f_o)``, ``P[o] = f_o``, other channels 0; clamp to ``[1e-7, 1 - 1e-7]``;
     ``logits = log(P / (1 - P))``; ``probs = softmax(logits)`` over channels.
     """
-    batch, no, h, w = fg_probs.shape
+    batch, num_objects, h, w = fg_probs.shape
     background = torch.prod(1 - fg_probs, dim=1, keepdim=True)
     parts = [fg_probs.new_zeros(batch, 1, h, w), fg_probs]
-    rest = num_channels - 2 - no
+    rest = num_channels - 2 - num_objects
     if rest:
         parts.append(fg_probs.new_zeros(batch, rest, h, w))
     parts.append(background)

@@ -7,12 +7,12 @@ from typing import Optional
 
 import torch
 
-from rhmnet.model.decoder import Attention
+from rhmnet.model.matching import Attention
 
 
 @dataclass
 class MemoryEntry:
-    """One memory entry, tokens ``[B*no, HW, C]``, with its key/value projections cached per reading layer.
+    """One memory entry, tokens ``[B*num_objects, HW, C]``, with its key/value projections cached per reading layer.
 
     (A reliable-region entry is read by the mask layer as the current frame's temporary entry and later,
     once stored, by the reliable-region layer: each layer's projection is cached separately.)
@@ -59,32 +59,32 @@ class MemoryBank:
         self.last_masks: list[Optional[MemoryEntry]] = [None] * (len(initial) - 1)
         self.scribble_for_masks = scribble_for_masks  # USING_SCRIBBLE_MEM_FOR_MASK: mask layers also read reliable
 
-    def entries(self, layer: int, temporary: Optional[MemoryEntry]) -> list[MemoryEntry]:
-        """What decoder ``layer`` reads: layer 0 the reliable-region levels, layers >= 1 the mask levels
-        (the current frame's temporary entry joins only once mask entries exist)."""
-        out = [self.initial[layer]]
-        if layer == 0:
+    def entries(self, level: int, temporary: Optional[MemoryEntry]) -> list[MemoryEntry]:
+        """What the decoder layer of ``level`` reads: level 0 (reliable region) the high-reliability entries,
+        levels >= 1 (masks) all levels (the current frame's temporary entry joins once mask entries exist)."""
+        out = [self.initial[level]]
+        if level == 0:
             out += self.reliable
             if self.last_reliable is not None:
                 out.append(self.last_reliable)
             return out
         if self.scribble_for_masks:
             out += self.reliable
-        masks = self.masks[layer - 1]
+        masks = self.masks[level - 1]
         if masks:
             out += masks
             if temporary is not None:
                 out.append(temporary)
-        last = self.last_masks[layer - 1]
+        last = self.last_masks[level - 1]
         if last is not None:
             out.append(last)
         return out
 
     def key_value(
-        self, layer: int, attention: Attention, temporary: Optional[MemoryEntry] = None
+        self, level: int, attention: Attention, temporary: Optional[MemoryEntry] = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Concatenated keys and values of everything ``layer`` reads."""
-        pairs = [e.key_value(attention) for e in self.entries(layer, temporary)]
+        """Concatenated keys and values of everything the decoder layer of ``level`` reads."""
+        pairs = [e.key_value(attention) for e in self.entries(level, temporary)]
         if len(pairs) == 1:
             return pairs[0]
         return torch.cat([k for k, _ in pairs], dim=2), torch.cat([v for _, v in pairs], dim=2)

@@ -9,12 +9,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from rhmnet.config import Config
-from rhmnet.model.attach import MAX_OBJECTS, attach, block_average, one_hot, similarity_labels
 from rhmnet.model.backbone import Backbone, load_imagenet_weights
-from rhmnet.model.decoder import DecoderLayer
 from rhmnet.model.embeddings import LevelEmbeddings, PositionEmbedding
 from rhmnet.model.heads import mask_head, reliable_region_head, soft_aggregate
+from rhmnet.model.matching import DecoderLayer
 from rhmnet.model.memory import MemoryBank, MemoryEntry
+from rhmnet.model.memory_encoder import MAX_OBJECTS, attach, block_average, one_hot, similarity_labels
 
 INITIAL_LEVEL, RELIABLE_LEVEL = 0, 1
 
@@ -42,26 +42,26 @@ class FrameOutput:
     mask_probs: list[torch.Tensor]  # per refinement layer [B, K, H, W]
     mask_logits: list[torch.Tensor]  # per refinement layer [B, K, H, W]
     reliable_prob: torch.Tensor  # [B, K, H/4, W/4]
-    reliable_logit: torch.Tensor  # raw per-object logits [B*no, 1, H/4, W/4]
+    reliable_logit: torch.Tensor  # raw per-object logits [B*num_objects, 1, H/4, W/4]
     reliable_entry: MemoryEntry  # the temporary reliable-region entry
-    mask_candidates: list[torch.Tensor]  # decoder candidates of the mask layers [B*no, hw, C]
+    mask_candidates: list[torch.Tensor]  # decoder candidates of the mask layers [B*num_objects, hw, C]
 
 
 @dataclass
 class ClipOutput:
     """Training forward over a clip (lists over frames)."""
 
-    multi_pred_prob: list[list[torch.Tensor]]
-    multi_pred_logit: list[list[torch.Tensor]]
-    multi_scribble_prob: list[torch.Tensor]
-    binary_scribble_logit: list[torch.Tensor]
-    valid: torch.Tensor  # [B, no]
+    mask_probs: list[list[torch.Tensor]]
+    mask_logits: list[list[torch.Tensor]]
+    reliable_probs: list[torch.Tensor]
+    reliable_logits: list[torch.Tensor]
+    valid: torch.Tensor  # [B, num_objects]
 
 
-def compute_valid(num_objects: torch.Tensor, no: int) -> torch.Tensor:
-    """``valid[b, o] = 1`` for the real objects of each sample."""
-    ids = torch.arange(no, device=num_objects.device)
-    return (ids.unsqueeze(0) < num_objects.unsqueeze(1)).float()
+def compute_valid(object_counts: torch.Tensor, num_slots: int) -> torch.Tensor:
+    """``valid[b, o] = 1`` for the real objects of each sample (``object_counts[b]`` of ``num_slots``)."""
+    ids = torch.arange(num_slots, device=object_counts.device)
+    return (ids.unsqueeze(0) < object_counts.unsqueeze(1)).float()
 
 
 class RHMNet(nn.Module):
@@ -157,18 +157,19 @@ class RHMNet(nn.Module):
 
     def decode(self, feats: FrameFeatures, bank: MemoryBank, valid: torch.Tensor) -> FrameOutput:
         """Match one frame against memory: reliable region first, then the masks."""
-        batch, no = valid.shape
+        batch, num_objects = valid.shape
         size = feats.size
         pos = feats.pos
         layer0 = self.decoder[0]
         x = layer0.self_block(feats.tokens, pos)
         x_pos = x + pos
-        query = layer0.cross_attn.project_query(x_pos).repeat_interleave(no, 0)
-        candidate0 = x_pos.repeat_interleave(no, 0)
+        query = layer0.cross_attn.project_query(x_pos).repeat_interleave(num_objects, 0)
+        candidate0 = x_pos.repeat_interleave(num_objects, 0)
         x = layer0.cross_block(candidate0, bank.key_value(0, layer0.cross_attn), query)
 
         reliable_logit = self.reliable_head(self._map(x, size), feats.reliable_adapted)
-        fg = torch.sigmoid(reliable_logit).view(batch, no, *reliable_logit.shape[-2:]) * valid[..., None, None]
+        fg = torch.sigmoid(reliable_logit).view(batch, num_objects, *reliable_logit.shape[-2:])
+        fg = fg * valid[..., None, None]
         reliable_prob, _ = soft_aggregate(fg)
         reliable_entry = MemoryEntry(
             self._attach_prediction(candidate0, reliable_prob, self.refine_threshold[0], size, RELIABLE_LEVEL, False)
@@ -185,7 +186,8 @@ class RHMNet(nn.Module):
             head = self._mask_head_index(index)
             logits = self.mask_heads[head](self._map(x, size), feats.mask_adapted[head])
             logits = F.interpolate(logits, scale_factor=4, mode="bilinear", align_corners=True)
-            fg = torch.softmax(logits, dim=1)[:, 0].view(batch, no, *logits.shape[-2:]) * valid[..., None, None]
+            fg = torch.softmax(logits, dim=1)[:, 0].view(batch, num_objects, *logits.shape[-2:])
+            fg = fg * valid[..., None, None]
             prob, logit = soft_aggregate(fg)
             mask_probs.append(prob)
             mask_logits.append(logit)
@@ -208,8 +210,8 @@ class RHMNet(nn.Module):
             prob = prob * (prob > threshold).to(prob.dtype)
         labels = block_average(prob, prob.shape[-1] // size[1])
         e_obj, e_bg = self.level_embedding.level(level)
-        no = candidate.shape[0] // prob.shape[0]
-        return attach(candidate, labels, no, e_obj, e_bg if with_bg else None)
+        num_objects = candidate.shape[0] // prob.shape[0]
+        return attach(candidate, labels, num_objects, e_obj, e_bg if with_bg else None)
 
     def mask_entries(
         self, out: FrameOutput, size: tuple[int, int], threshold: float, level_offset: int
@@ -236,21 +238,22 @@ class RHMNet(nn.Module):
         Memory starts from frame 0's scribble; every frame is decoded and then stored in memory.
         """
         batch, length = images.shape[:2]
-        no = int(num_objects.max())
-        if not 1 <= no <= MAX_OBJECTS:
+        slots = int(num_objects.max())
+        if not 1 <= slots <= MAX_OBJECTS:
             raise ValueError(f"num_objects must be in 1..{MAX_OBJECTS}, got {num_objects.tolist()}")
-        valid = compute_valid(num_objects, no)
+        valid = compute_valid(num_objects, slots)
         scribble = init_scribble if init_scribble.dim() == 4 else one_hot(init_scribble)
         feats = self.encode(images.transpose(0, 1).reshape(length * batch, *images.shape[2:]))
         frames = [self._select_frame(feats, f, batch) for f in range(length)]
-        bank = MemoryBank(self.initial_entries(frames[0], scribble.to(images.dtype), no), self.scribble_for_masks)
+        initial = self.initial_entries(frames[0], scribble.to(images.dtype), slots)
+        bank = MemoryBank(initial, self.scribble_for_masks)
         out = ClipOutput([], [], [], [], valid)
         for f, frame in enumerate(frames):
             result = self.decode(frame, bank, valid)
-            out.multi_pred_prob.append(result.mask_probs)
-            out.multi_pred_logit.append(result.mask_logits)
-            out.multi_scribble_prob.append(result.reliable_prob)
-            out.binary_scribble_logit.append(result.reliable_logit)
+            out.mask_probs.append(result.mask_probs)
+            out.mask_logits.append(result.mask_logits)
+            out.reliable_probs.append(result.reliable_prob)
+            out.reliable_logits.append(result.reliable_logit)
             if f + 1 < length:
                 bank.append(result.reliable_entry, self.mask_entries(result, frame.size, self.object_threshold, 2))
         return out

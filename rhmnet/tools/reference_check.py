@@ -19,17 +19,19 @@ from typing import Any, Optional
 
 import torch
 
-from rhmnet.checkpoint import author_to_ours, load_model
 from rhmnet.engine.step import forward_and_losses
 from rhmnet.inference import InferenceSettings, VideoSegmenter
 from rhmnet.model import RHMNet
+from rhmnet.model_io import author_to_ours, load_model
 
 PROB_TOL = 1e-4
 LOGIT_TOL = 1e-3
 LOSS_TOL = 1e-4
 CONSISTENCY_TOL = 1e-2
 GRAD_TOL = 1e-3
-LOSS_NAMES = ("partial_ce", "smoothness", "consistency", "scribble_focal", "total")
+# the reference file uses the authors' name for the reliable-region focal loss
+LOSS_NAMES = {"partial_ce": "partial_ce", "smoothness": "smoothness", "consistency": "consistency",
+              "scribble_focal": "reliable_focal", "total": "total"}
 
 
 def _batch_from_reference(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -61,16 +63,17 @@ def run_training_reference(model: RHMNet, inputs: dict[str, torch.Tensor], grad_
         grads[name] = torch.zeros_like(params[author_to_ours(name)]) if grad is None else grad.detach().clone()
     detach = lambda frames: [[t.detach() for t in layers] for layers in frames]  # noqa: E731
     train_outputs = {
-        "multi_pred_prob": detach(out.multi_pred_prob),
-        "multi_pred_logit": detach(out.multi_pred_logit),
-        "multi_scribble_prob": [t.detach() for t in out.multi_scribble_prob],
-        "binary_scribble_logit": [t.detach() for t in out.binary_scribble_logit],
+        "multi_pred_prob": detach(out.mask_probs),
+        "multi_pred_logit": detach(out.mask_logits),
+        "multi_scribble_prob": [t.detach() for t in out.reliable_probs],
+        "binary_scribble_logit": [t.detach() for t in out.reliable_logits],
         "valid": out.valid.detach(),
     }
     if reverse is not None:
-        train_outputs["backward_multi_pred_prob"] = detach(reverse.multi_pred_prob[::-1])
+        train_outputs["backward_multi_pred_prob"] = detach(reverse.mask_probs[::-1])
     cfg = model.cfg.TRAIN.LOSS
-    losses: dict[str, Any] = {k: torch.tensor(v) for k, v in terms.as_floats().items()}
+    values = terms.as_floats()
+    losses: dict[str, Any] = {author: torch.tensor(values[ours]) for author, ours in LOSS_NAMES.items()}
     losses["weights"] = {
         "partial_ce": cfg.MASK.WEIGHT,
         "bg_weight": cfg.MASK.BG_WEIGHT,

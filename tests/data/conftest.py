@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rhmnet.config import Config, load_config
-from rhmnet.data.synthetic import make_synthetic_dataset
+from rhmnet.dataprep.synthetic_videos import make_synthetic_dataset
 from tests.conftest import dataset_overrides
 
 CROP = 64

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from rhmnet.data.davis import DavisScribbleDataset
-from rhmnet.data.davis_interactive import ScribbleFrameWarning, convert_interactive_file
 from rhmnet.data.io import DatasetError, read_davis_eval_scribble, read_palette_png, read_scribble
 from rhmnet.data.labels import BACKGROUND
 from rhmnet.data.sample import ClipOptions
-from rhmnet.data.synthesis import synthesize_davis
+from rhmnet.dataprep.davis_interactive import ScribbleFrameWarning, convert_interactive_file
+from rhmnet.dataprep.scribble_synthesis import synthesize_davis
 from tests.conftest import shared_path
 
 SEQUENCES = ["dog-agility"]

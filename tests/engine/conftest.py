@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rhmnet.config import Config, load_config
-from rhmnet.data.synthetic import make_synthetic_dataset
+from rhmnet.dataprep.synthetic_videos import make_synthetic_dataset
 from tests.conftest import dataset_overrides
 
 REPO = Path(__file__).resolve().parents[2]

@@ -117,7 +117,7 @@ def test_two_gloo_processes_match_one(synthetic_roots: dict[str, Path], tmp_path
     logs = _log(one), _log(two)
     assert [r["iteration"] for r in logs[0]] == [r["iteration"] for r in logs[1]] == [0, 1]
     for a, b in zip(*logs):
-        for name in ("partial_ce", "smoothness", "consistency", "scribble_focal", "total"):
+        for name in ("partial_ce", "smoothness", "consistency", "reliable_focal", "total"):
             assert a[name] == pytest.approx(b[name], rel=1e-5, abs=1e-8), name
 
     grads = [torch.load(folder / "last_grads.pt", weights_only=True) for folder in (one, two)]

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from rhmnet import load_model
-from rhmnet.checkpoint import CheckpointError, ours_to_author
 from rhmnet.engine import DistContext, RunOptions, Trainer
 from rhmnet.engine.checkpoints import (
     LAST_CHECKPOINT,
@@ -17,6 +16,7 @@ from rhmnet.engine.checkpoints import (
     prepare_checkpoint_dir,
     restore_rng_state,
 )
+from rhmnet.model_io import CheckpointError, ours_to_author
 from tests.engine.conftest import tiny_config
 
 CPU = DistContext()

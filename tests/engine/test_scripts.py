@@ -20,7 +20,7 @@ def test_pretrain_then_video_scripts(synthetic_roots: dict[str, Path], tmp_path:
     assert pre.returncode == 0, pre.stderr[-3000:]
     pre_dir = tmp_path / "pretrain_weights_demo"
     pre_ckpt = pre_dir / "pretrain_checkpoint_1.pth.tar"
-    assert pre_ckpt.is_file() and "partial_ce" in pre.stderr and "scribble_focal" in pre.stderr
+    assert pre_ckpt.is_file() and "partial_ce" in pre.stderr and "reliable_focal" in pre.stderr
     records = [json.loads(line) for line in (pre_dir / "train_log.jsonl").open()]
     assert records and all(r["consistency"] == 0 for r in records)
 
@@ -54,14 +54,14 @@ def test_non_finite_loss_names_iteration_and_terms(synthetic_roots: dict[str, Pa
         terms, out, rev = real(model, batch, loss_cfg)
         calls.append(1)
         if len(calls) == 3:
-            terms.scribble_focal = terms.scribble_focal * float("inf")
-            terms.total = terms.total + terms.scribble_focal
+            terms.reliable_focal = terms.reliable_focal * float("inf")
+            terms.total = terms.total + terms.reliable_focal
         return terms, out, rev
 
     monkeypatch.setattr(trainer_module, "forward_and_losses", poisoned)
     trainer = Trainer(tiny_config(synthetic_roots, tmp_path), "video", DistContext(),
                       RunOptions(progress=False))
-    expected = r"iteration 2 \(epoch 0, batch 2\): scribble_focal, total not finite"
+    expected = r"iteration 2 \(epoch 0, batch 2\): reliable_focal, total not finite"
     with pytest.raises(NonFiniteLossError, match=expected):
         trainer.fit()
     assert trainer.state.iteration == 2  # no step was taken with the bad loss

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import rhmnet
-from rhmnet.checkpoint import CheckpointError, ours_to_author
+from rhmnet.model_io import CheckpointError, ours_to_author
 from tests.conftest import TINY_OVERRIDES, shared_path
 
 

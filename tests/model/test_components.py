@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from rhmnet.inference.session import crop, pad, pad_amounts
-from rhmnet.model.attach import attach, block_average, one_hot, similarity_labels
 from rhmnet.model.heads import soft_aggregate
 from rhmnet.model.memory import MemoryBank, MemoryEntry, MemorySettings
+from rhmnet.model.memory_encoder import attach, block_average, one_hot, similarity_labels
 
 
 @pytest.mark.parametrize(

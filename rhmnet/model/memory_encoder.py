@@ -1,4 +1,4 @@
-"""Turning decoder memory candidates into labelled memory entries ("attach")."""
+"""Memory encoder: turns decoder memory candidates and (soft) labels into labelled memory entries ("attach")."""
 
 from __future__ import annotations
 
@@ -67,21 +67,20 @@ def attach(
 ) -> torch.Tensor:
     """Memory entry per object: ``tokens + L_o * e_obj (+ (sum_{j != o} L_j + L_bg) * e_bg)``.
 
-    tokens: ``[B, HW, C]`` (shared by all objects) or ``[B*no, HW, C]`` (sample-major: ``b*no + o``);
-    labels: ``[B, K, h, w]`` already at token resolution. Returns ``[B*no, HW, C]``.
+    tokens: ``[B, HW, C]`` (shared by all objects) or ``[B*num_objects, HW, C]`` (sample-major: ``b*num_objects + o``);
+    labels: ``[B, K, h, w]`` already at token resolution. Returns ``[B*num_objects, HW, C]``.
     """
     batch = labels.shape[0]
-    no = num_objects
     hw, c = tokens.shape[-2:]
-    feats = tokens.view(batch, -1, hw, c)  # [B, 1 or no, HW, C]
-    obj_labels = labels[:, 1 : 1 + no].reshape(batch, no, hw, 1)
+    feats = tokens.view(batch, -1, hw, c)  # [B, 1 or num_objects, HW, C]
+    obj_labels = labels[:, 1 : 1 + num_objects].reshape(batch, num_objects, hw, 1)
     out = feats + obj_labels * e_obj
     if e_bg is not None:
         others = obj_labels.sum(1, keepdim=True) - obj_labels + labels[:, -1:].reshape(batch, 1, hw, 1)
         out = out + others * e_bg
-    if out.shape[1] != no:
-        out = out.expand(batch, no, hw, c)
-    return out.reshape(batch * no, hw, c)
+    if out.shape[1] != num_objects:
+        out = out.expand(batch, num_objects, hw, c)
+    return out.reshape(batch * num_objects, hw, c)
 
 
 def one_hot(labels: torch.Tensor, num_channels: int = NUM_CHANNELS, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Post-norm transformer decoder layers with fused attention and cacheable memory projections.
+"""Matching: post-norm transformer decoder layers (self-attention over the frame, then cross-attention to
+the memory bank) with fused attention and cacheable memory projections.
 
 Tensors are batch-first: tokens ``[N, L, C]``. A layer's ``in_proj_weight``/``out_proj`` follow
 ``nn.MultiheadAttention``'s layout so the authors' checkpoints load unchanged.

@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rhmnet.data.io import write_image, write_json, write_palette_png
-from rhmnet.data.synthesis import (
+from rhmnet.dataprep.scribble_synthesis import (
     ScribbleStyle,
     rng_for,
     synthesize_coco,

@@ -1,5 +1,5 @@
 """A dataset that mixes several clip datasets with given probabilities, for a fixed number of samples per
-epoch, with optional temporal flip (SPEC.md, "Training": YouTube-VOS : DAVIS = 92 : 8)."""
+epoch, with optional temporal flip (the authors mix YouTube-VOS : DAVIS = 92 : 8)."""
 
 from __future__ import annotations
 
