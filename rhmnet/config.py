@@ -17,7 +17,17 @@ from typing import Any, Optional
 
 import yaml
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+def _find_config_dir() -> Path:
+    """The named experiment YAMLs: ``rhmnet/configs`` in an installed wheel, ``configs/`` in a checkout."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "configs", package.parent / "configs"):
+        if candidate.is_dir():
+            return candidate
+    return package.parent / "configs"
+
+
+CONFIG_DIR = _find_config_dir()
 
 
 class ConfigError(ValueError):

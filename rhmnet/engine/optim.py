@@ -12,7 +12,7 @@ Both schedules are pure functions of the global iteration, so a resumed run foll
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
