@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from rhmnet.config import LossConfig
-from rhmnet.model.memory_encoder import BACKGROUND
+from rhmnet.labels import BACKGROUND
 from rhmnet.model.rhmnet import ClipOutput
 
 _SOBEL_X = [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]

@@ -23,17 +23,17 @@ from PIL import Image
 
 from rhmnet.config import load_config
 from rhmnet.data.io import (
-    DAVIS_PALETTE,
     IMAGE_SUFFIXES,
     list_files,
     read_image,
     read_label_map,
     write_palette_png,
 )
-from rhmnet.data.labels import BACKGROUND
 from rhmnet.evaluation.common import make_segmenter, run_cli, select_device
 from rhmnet.evaluation.davis import EvaluationError
 from rhmnet.evaluation.speed import SpeedMeter
+from rhmnet.labels import BACKGROUND
+from rhmnet.overlay import overlay
 
 
 def iter_frames(source: Path, max_frames: int | None = None) -> Iterator[tuple[str, np.ndarray]]:
@@ -79,17 +79,6 @@ def load_scribble(
     if int(labels.max()) > BACKGROUND:
         raise EvaluationError(f"{path}: values above {BACKGROUND} (use --bg_value for the background value)")
     return labels
-
-
-def overlay(frame: np.ndarray, labels: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """Frame with each object tinted by its DAVIS palette colour and outlined."""
-    colours = DAVIS_PALETTE[labels]
-    mask = labels > 0
-    out = frame.copy()
-    out[mask] = (frame[mask] * (1 - alpha) + colours[mask] * alpha).astype(np.uint8)
-    edges = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
-    out[edges] = colours[edges]
-    return out
 
 
 class OverlayWriter:

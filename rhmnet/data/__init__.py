@@ -13,7 +13,7 @@ from rhmnet.data.io import (
     write_palette_png,
     write_scribble,
 )
-from rhmnet.data.labels import BACKGROUND, NUM_CHANNELS
+from rhmnet.labels import BACKGROUND, NUM_CHANNELS
 
 __all__ = [
     "BACKGROUND",

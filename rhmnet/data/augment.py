@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from rhmnet.data.labels import BACKGROUND
+from rhmnet.labels import BACKGROUND
 
 Frames = list[np.ndarray]  # uint8 [H, W, 3] each
 Labels = list[np.ndarray]  # uint8 [H, W] each

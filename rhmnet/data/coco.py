@@ -23,8 +23,8 @@ from rhmnet.data.augment import (
 )
 from rhmnet.data.base import SeededDataset
 from rhmnet.data.io import DatasetError, read_image, read_json, read_scribble
-from rhmnet.data.labels import remap_coco_scribble
 from rhmnet.data.sample import ClipOptions, Sample, build_sample, make_info
+from rhmnet.labels import remap_coco_scribble
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from rhmnet.data.labels import BACKGROUND, remap_davis_eval_scribble, remap_ytb_eval_scribble
+from rhmnet.labels import BACKGROUND, remap_davis_eval_scribble, remap_ytb_eval_scribble
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from rhmnet.data.augment import flip_frames_independently
-from rhmnet.data.labels import BACKGROUND, MAX_OBJECTS, clip_targets, relabel_selected
+from rhmnet.labels import BACKGROUND, MAX_OBJECTS, clip_targets, relabel_selected
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)

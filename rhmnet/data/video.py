@@ -11,8 +11,8 @@ import numpy as np
 from rhmnet.data.augment import augment_video_clip, resize_short_side
 from rhmnet.data.base import SeededDataset, warn_skipped
 from rhmnet.data.io import DatasetError, list_files, read_image, read_scribble
-from rhmnet.data.labels import remap_video_scribble
 from rhmnet.data.sample import ClipOptions, Sample, build_sample, make_info
+from rhmnet.labels import remap_video_scribble
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from rhmnet.data.io import DatasetError, read_image, read_json, read_palette_png, write_json, write_scribble
-from rhmnet.data.labels import MAX_OBJECTS
+from rhmnet.labels import MAX_OBJECTS
 
 
 class ScribbleFrameWarning(UserWarning):

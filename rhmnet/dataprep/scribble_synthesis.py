@@ -38,7 +38,7 @@ from rhmnet.data.io import (
     write_json,
     write_scribble,
 )
-from rhmnet.data.labels import MAX_OBJECTS
+from rhmnet.labels import MAX_OBJECTS
 
 VOID = 255  # DAVIS / YouTube-VOS "ignore" label in dense annotations
 

@@ -7,30 +7,14 @@ import numpy as np
 import torch
 
 from rhmnet.data.sample import IMAGENET_MEAN, IMAGENET_STD
-from rhmnet.model.memory_encoder import BACKGROUND
-
-# one colour per object id 1..10 (RGB)
-PALETTE = np.array(
-    [[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
-     [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212]],
-    dtype=np.float32,
-)
+from rhmnet.labels import BACKGROUND
+from rhmnet.overlay import overlay
 
 
 def denormalize(images: torch.Tensor) -> np.ndarray:
     """Normalised images ``[..., 3, H, W]`` -> uint8 RGB ``[..., H, W, 3]``."""
     rgb = images.detach().float().cpu() * IMAGENET_STD.view(3, 1, 1) + IMAGENET_MEAN.view(3, 1, 1)
     return (rgb.clamp(0, 1) * 255).round().byte().movedim(-3, -1).numpy()
-
-
-def paint(image: np.ndarray, labels: np.ndarray, alpha: float = 0.6) -> np.ndarray:
-    """Blend object colours into ``image`` where ``labels`` is 1..10; background scribbles become white."""
-    out = image.astype(np.float32)
-    objects = (labels > 0) & (labels < len(PALETTE))
-    colours = PALETTE[np.where(objects, labels, 0)]
-    out[objects] = (1 - alpha) * out[objects] + alpha * colours[objects]
-    out[labels == BACKGROUND] = 255.0
-    return out.round().astype(np.uint8)
 
 
 def overlay_clip(
@@ -48,7 +32,7 @@ def overlay_clip(
     masks[masks == BACKGROUND] = 0
     rows = []
     for b in range(count):
-        tiles = [paint(frames[b, 0], first[b])]
-        tiles += [paint(frames[b, t], masks[b, t]) for t in range(masks.shape[1])]
+        tiles = [overlay(frames[b, 0], first[b], alpha=0.6, outline=False, show_background=True)]
+        tiles += [overlay(frames[b, t], masks[b, t], alpha=0.6, outline=False) for t in range(masks.shape[1])]
         rows.append(np.concatenate(tiles, axis=1))
     return np.concatenate(rows, axis=0)

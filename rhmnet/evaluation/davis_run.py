@@ -26,7 +26,6 @@ from PIL import Image
 
 from rhmnet.config import Config
 from rhmnet.data.io import list_files, read_davis_eval_scribble, read_image, write_palette_png
-from rhmnet.data.labels import BACKGROUND
 from rhmnet.evaluation.common import (
     add_model_arguments,
     available_checkpoints,
@@ -52,6 +51,7 @@ from rhmnet.evaluation.davis import (
 )
 from rhmnet.evaluation.speed import SpeedMeter
 from rhmnet.inference import VideoSegmenter
+from rhmnet.labels import BACKGROUND
 
 NUM_SCRIBBLE_SETS = 5
 

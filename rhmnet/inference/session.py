@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 
 from rhmnet.config import Config
+from rhmnet.labels import BACKGROUND, MAX_OBJECTS, NUM_CHANNELS
 from rhmnet.model import RHMNet
 from rhmnet.model.memory import MemoryBank, MemorySettings
-from rhmnet.model.memory_encoder import BACKGROUND, MAX_OBJECTS, NUM_CHANNELS, one_hot
+from rhmnet.model.memory_encoder import one_hot
 from rhmnet.model.rhmnet import FrameFeatures
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rhmnet.model.memory_encoder import NUM_CHANNELS
+from rhmnet.labels import NUM_CHANNELS
 
 
 class ConvNorm(nn.Module):

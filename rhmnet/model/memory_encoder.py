@@ -7,9 +7,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-NUM_CHANNELS = 12  # 0 unlabeled, 1..10 objects, 11 background
-BACKGROUND = NUM_CHANNELS - 1
-MAX_OBJECTS = NUM_CHANNELS - 2
+from rhmnet.labels import NUM_CHANNELS
 
 
 def block_average(labels: torch.Tensor, stride: int) -> torch.Tensor:

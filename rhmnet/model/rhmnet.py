@@ -9,12 +9,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from rhmnet.config import Config
+from rhmnet.labels import MAX_OBJECTS
 from rhmnet.model.backbone import Backbone, load_imagenet_weights
 from rhmnet.model.embeddings import LevelEmbeddings, PositionEmbedding
 from rhmnet.model.heads import mask_head, reliable_region_head, soft_aggregate
 from rhmnet.model.matching import DecoderLayer
 from rhmnet.model.memory import MemoryBank, MemoryEntry
-from rhmnet.model.memory_encoder import MAX_OBJECTS, attach, block_average, one_hot, similarity_labels
+from rhmnet.model.memory_encoder import attach, block_average, one_hot, similarity_labels
 
 INITIAL_LEVEL, RELIABLE_LEVEL = 0, 1
 

@@ -13,8 +13,8 @@ from torch.utils.data import DataLoader, Subset
 
 from rhmnet.config import Config
 from rhmnet.data.build import build_train_dataset, set_skip
-from rhmnet.data.labels import BACKGROUND, area_downsample, one_hot
 from rhmnet.data.sample import IMAGENET_MEAN, IMAGENET_STD
+from rhmnet.labels import BACKGROUND, area_downsample, one_hot
 from tests.data.conftest import CROP
 
 L = 3

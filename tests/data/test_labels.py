@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from rhmnet.data.labels import (
+from rhmnet.data.sample import select_objects
+from rhmnet.labels import (
     BACKGROUND,
     area_downsample,
     clip_targets,
@@ -18,7 +19,6 @@ from rhmnet.data.labels import (
     remap_video_scribble,
     remap_ytb_eval_scribble,
 )
-from rhmnet.data.sample import select_objects
 from tests.conftest import shared_path
 
 

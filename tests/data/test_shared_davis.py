@@ -12,10 +12,10 @@ import pytest
 
 from rhmnet.data.davis import DavisScribbleDataset
 from rhmnet.data.io import DatasetError, read_davis_eval_scribble, read_palette_png, read_scribble
-from rhmnet.data.labels import BACKGROUND
 from rhmnet.data.sample import ClipOptions
 from rhmnet.dataprep.davis_interactive import ScribbleFrameWarning, convert_interactive_file
 from rhmnet.dataprep.scribble_synthesis import synthesize_davis
+from rhmnet.labels import BACKGROUND
 from tests.conftest import shared_path
 
 SEQUENCES = ["dog-agility"]

@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 
 from rhmnet.data.io import read_json, read_palette_png, read_scribble
-from rhmnet.data.labels import remap_coco_scribble
 from rhmnet.dataprep.scribble_synthesis import ScribbleStyle, rng_for, scribble_from_labels
 from rhmnet.dataprep.synthetic_videos import make_synthetic_dataset, parse_texture_spread, texture
+from rhmnet.labels import remap_coco_scribble
 
 
 def _labels() -> np.ndarray:
