@@ -327,20 +327,46 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     raise ConfigError(f"config {str(name_or_path)!r} not found (known configs: {', '.join(known)})")
 
 
+def _read_config_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict[str, Any]]]:
+    """``path``'s YAML preceded by the files it inherits from (``BASE: <name or path>``, base first)."""
+    if path.resolve() in seen:
+        chain = " -> ".join(str(p) for p in (*seen, path.resolve()))
+        raise ConfigError(f"{path}: BASE forms a cycle ({chain})")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must be a mapping of keys, got {type(data).__name__}")
+    base = data.pop("BASE", None)
+    if base is None:
+        return [(path, data)]
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: BASE must name one config, got {base!r}")
+    base_path = resolve_config_path(base if Path(base).is_absolute() else _relative_base(path, base))
+    return [*_read_config_chain(base_path, (*seen, path.resolve())), (path, data)]
+
+
+def _relative_base(path: Path, base: str) -> str:
+    """A BASE given as a path is relative to the file naming it; a bare name is a named config."""
+    sibling = path.parent / base
+    return str(sibling) if sibling.is_file() else base
+
+
 def load_config(name_or_path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Default config, then the named/pathed YAML file, then ``KEY=value`` overrides."""
+    """Default config, then the named/pathed YAML file (after the files it inherits from through
+    ``BASE:``), then ``KEY=value`` overrides. ``NAME`` defaults to the file's name."""
     cfg = Config()
     if name_or_path is not None:
         path = resolve_config_path(name_or_path)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-        try:
-            merge_dict(cfg, data)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-        cfg.NAME = path.stem if "NAME" not in data else cfg.NAME
+        chain = _read_config_chain(path)
+        for source, data in chain:
+            try:
+                merge_dict(cfg, data)
+            except ConfigError as exc:
+                raise ConfigError(f"{source}: {exc}") from None
+        if "NAME" not in chain[-1][1]:  # a NAME inherited from a base file would mix two runs' folders
+            cfg.NAME = path.stem
     merge_dict(cfg, parse_overrides(overrides))
     return cfg
 

@@ -45,3 +45,28 @@ def test_unknown_key_in_a_yaml_file_names_file_and_key(tmp_path):
         load_config(path)
     with pytest.raises(ConfigError, match="not found"):
         load_config("no_such_config")
+
+
+def test_base_inheritance_applies_the_base_then_the_differences(tmp_path):
+    (tmp_path / "parent.yaml").write_text("BASE: video_training\nTRAIN:\n  LR: 2.0e-4\n  EPOCH: 7\n")
+    child = tmp_path / "child.yaml"
+    child.write_text("BASE: parent.yaml\nTRAIN:\n  EPOCH: 3\n")
+    cfg = load_config(child)
+    paper = load_config("video_training")
+    assert cfg.NAME == "child"  # the file's own name, not the base's
+    assert cfg.TRAIN.EPOCH == 3 and cfg.TRAIN.LR == 2e-4  # the child wins over its parent
+    assert cfg.MODEL == paper.MODEL and cfg.TEST == paper.TEST  # everything else comes from video_training
+    assert "BASE" not in cfg.to_dict()
+
+
+def test_base_cycles_and_bad_bases_are_errors(tmp_path):
+    (tmp_path / "a.yaml").write_text("BASE: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("BASE: a.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("BASE: [video_training, demo]\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: BASE must name one config"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("BASE: no_such_base\n")
+    with pytest.raises(ConfigError, match="no_such_base.*not found"):
+        load_config(tmp_path / "d.yaml")
