@@ -32,11 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _official_davis_metrics as official  # noqa: E402
 
 from rhmnet.data.io import write_palette_png  # noqa: E402
+from rhmnet.dataprep import shared_dir  # noqa: E402
 from rhmnet.evaluation.davis import GLOBAL_COLUMNS, evaluate_results  # noqa: E402
 
 
 def shared_root() -> Path:
-    return Path(os.environ.get("RHMNET_SHARED", REPO.parent / "shared")) / "data" / "davis-sample"
+    return shared_dir() / "data" / "davis-sample"
 
 
 def fake_prediction(mask: np.ndarray, index: int) -> np.ndarray:

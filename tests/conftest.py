@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from rhmnet.dataprep import shared_dir
+
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("RHMNET_SHARED", REPO.parent / "shared"))
+SHARED = shared_dir()
 
 TINY_OVERRIDES = [
     "MODEL.BACKBONE.NAME=resnet18",
@@ -37,6 +38,32 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent (developer-only material; set RHMNET_SHARED to its location)")
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one intra-op thread for the duration of a test: the tiny models gain nothing from more, and
+    on a busy 2-core machine spinning OpenMP workers make each step many times slower. (Not autouse: the
+    reference gradients depend on the thread count.)"""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def make_synthetic_roots(tmp_path_factory: pytest.TempPathFactory, **options) -> dict[str, Path]:
+    """A synthetic DAVIS / YouTube-VOS / COCO set in a fresh temporary folder (``make_synthetic_dataset``)."""
+    from rhmnet.dataprep.synthetic_videos import make_synthetic_dataset
+
+    return make_synthetic_dataset(tmp_path_factory.mktemp("synthetic"), seed=0, **options)
+
+
+@pytest.fixture(scope="session")
+def synthetic_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A small synthetic set, generated once per session (read-only for the tests)."""
+    return make_synthetic_roots(tmp_path_factory, num_train=5, num_val=2, size=(128, 128), frames=12)
 
 
 @pytest.fixture

@@ -1,2 +1,13 @@
 """Data-preparation tools (used by ``scripts/`` and the demo, not by training itself): scribble synthesis
 from dense masks, the synthetic scribble-VOS dataset, and the DAVIS interactive-scribble converter."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def shared_dir() -> Path:
+    """The developers' ``shared/`` material (reference outputs, DAVIS sample): ``$RHMNET_SHARED``, else the
+    ``shared`` folder beside the checkout. It may not exist (a user's clone); callers check."""
+    return Path(os.environ.get("RHMNET_SHARED", Path(__file__).resolve().parents[3] / "shared"))

@@ -1,4 +1,4 @@
-"""Fixtures of the data tests: a small synthetic dataset (generated once per session) and configs."""
+"""Fixtures of the data tests: configs over the session's synthetic dataset (``synthetic_roots``)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,9 @@ from pathlib import Path
 import pytest
 
 from rhmnet.config import Config, load_config
-from rhmnet.dataprep.synthetic_videos import make_synthetic_dataset
 from tests.conftest import dataset_overrides
 
 CROP = 64
-
-
-@pytest.fixture(scope="session")
-def synthetic_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Roots of the synthetic DAVIS / YouTube-VOS / COCO layouts (read-only for the tests)."""
-    out = tmp_path_factory.mktemp("synthetic")
-    return make_synthetic_dataset(out, seed=0, num_train=5, num_val=2, size=(128, 128), frames=12)
 
 
 def data_overrides(roots: dict[str, Path]) -> list[str]:

@@ -1,5 +1,5 @@
-"""Fixtures of the engine tests: a tiny synthetic dataset (generated once per session), tiny-model config
-overrides and a helper that runs the training scripts in a subprocess."""
+"""Fixtures of the engine tests: a tiny synthetic dataset, tiny-model config overrides and a helper that
+runs the training scripts in a subprocess."""
 
 from __future__ import annotations
 
@@ -11,29 +11,21 @@ from pathlib import Path
 import pytest
 
 from rhmnet.config import Config, load_config
-from rhmnet.dataprep.synthetic_videos import make_synthetic_dataset
-from tests.conftest import dataset_overrides
+from tests.conftest import dataset_overrides, make_synthetic_roots
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = {"pretrain": REPO / "train_script_pretrain.py", "video": REPO / "train_script_video_training.py"}
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Torch on one thread: with two threads on a busy 2-core machine an iteration can take 10x longer."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """Every engine test runs torch on one thread (see ``one_torch_thread``)."""
 
 
 @pytest.fixture(scope="session")
 def synthetic_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Roots of a tiny synthetic DAVIS / YouTube-VOS / COCO set (read-only for the tests)."""
-    out = tmp_path_factory.mktemp("engine_synthetic")
-    return make_synthetic_dataset(out, seed=0, num_train=4, num_val=1, size=(96, 96), frames=8, num_images=8)
+    """Smaller than the other tests' set (96x96, 8 frames): the training tests run whole iterations."""
+    return make_synthetic_roots(tmp_path_factory, num_train=4, num_val=1, size=(96, 96), frames=8, num_images=8)
 
 
 def tiny_overrides(roots: dict[str, Path], checkpoint_dir: Path) -> list[str]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -17,25 +15,15 @@ import torch
 import rhmnet
 from rhmnet.config import load_config
 from rhmnet.data.io import write_palette_png, write_scribble
+from tests.conftest import SHARED, TINY_OVERRIDES
 
 REPO = Path(__file__).resolve().parents[2]
-TINY_OVERRIDES = [  # keep in sync with test_eval_model.py
-    "MODEL.BACKBONE.NAME=resnet18",
-    "MODEL.HIDDEN_DIM=64",
-    "MODEL.BACKBONE.PRETRAINED=False",
-    "MODEL.TRANSFORMER.DIM_FEEDFORWARD=128",
-]
 H, W = 60, 90  # synthetic DAVIS frame size (not a multiple of 16: exercises padding)
 
 
 @pytest.fixture(autouse=True)
-def _single_torch_thread() -> Iterator[None]:
-    """One intra-op thread: the tiny model gains nothing from more, and on a busy 2-core machine spinning
-    OpenMP workers make each step many times slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _one_thread(one_torch_thread):
+    """Every evaluation test runs torch on one thread (see ``one_torch_thread``)."""
 
 
 @pytest.fixture(scope="session")
@@ -49,14 +37,9 @@ def official() -> ModuleType:
     return module
 
 
-def shared_dir() -> Path:
-    """``$RHMNET_SHARED`` or ``<repo>/../shared``."""
-    return Path(os.environ.get("RHMNET_SHARED", REPO.parent / "shared"))
-
-
 @pytest.fixture(scope="session")
 def davis_sample() -> Path:
-    root = shared_dir() / "data" / "davis-sample"
+    root = SHARED / "data" / "davis-sample"
     if not (root / "Annotations" / "480p").is_dir():
         pytest.skip(f"shared DAVIS sample not found at {root} (set RHMNET_SHARED to the shared/ folder)")
     return root

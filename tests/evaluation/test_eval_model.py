@@ -13,13 +13,7 @@ from rhmnet.data.io import DAVIS_PALETTE, write_scribble
 from rhmnet.evaluation import davis_run, youtube
 from rhmnet.evaluation.youtube import parse_meta, target_size
 from rhmnet.segment import cli as segment_cli
-
-TINY_OVERRIDES = [
-    "MODEL.BACKBONE.NAME=resnet18",
-    "MODEL.HIDDEN_DIM=64",
-    "MODEL.BACKBONE.PRETRAINED=False",
-    "MODEL.TRANSFORMER.DIM_FEEDFORWARD=128",
-]  # the architecture of the tiny_checkpoint fixture
+from tests.conftest import TINY_OVERRIDES  # the architecture of the tiny_checkpoint fixture
 
 
 def davis_args(root: Path, ckpt: Path, out: Path, *extra: str) -> list[str]:
