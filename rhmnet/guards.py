@@ -18,6 +18,10 @@ class OutputExistsError(ValueError):
     """An output folder already holds results and ``--overwrite`` was not given, or it is not a folder."""
 
 
+class DeviceError(ValueError):
+    """A requested torch device that is invalid or not present on this machine."""
+
+
 class UnsafeNameError(ValueError):
     """A name read from a file (video, frame) would address a path outside its folder."""
 
@@ -40,6 +44,22 @@ def prepare_output_dir(path: str | Path, overwrite: bool, what: str = "output fo
             )
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def check_device(spec: str) -> torch.device:
+    """``torch.device(spec)``, checked to exist here (a clear error instead of a CUDA traceback later)."""
+    try:
+        device = torch.device(spec)
+    except (RuntimeError, ValueError) as exc:
+        raise DeviceError(f"invalid --device {spec!r}: {exc}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"--device {spec} requested but CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(f"--device {spec}: only {torch.cuda.device_count()} GPU(s) visible")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError(f"--device {spec} requested but MPS is not available on this machine")
+    return device
 
 
 def is_inside(child: str | Path, parent: str | Path) -> bool:
