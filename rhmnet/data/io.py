@@ -76,6 +76,18 @@ def read_image(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(data, cv2.COLOR_BGR2RGB)
 
 
+def read_frame_like(path: str | Path, shape: tuple[int, ...]) -> np.ndarray:
+    """:func:`read_image` of a video frame that must have the first frame's ``shape`` (an error naming the
+    file otherwise, instead of the model's unnamed size mismatch)."""
+    image = read_image(path)
+    if image.shape != tuple(shape):
+        raise DatasetError(
+            f"{path}: frame size {image.shape[1]}x{image.shape[0]} differs from the first frame's "
+            f"{shape[1]}x{shape[0]}"
+        )
+    return image
+
+
 def read_label_map(path: str | Path) -> np.ndarray:
     """A single-channel label file (scribble ``.bmp`` or palette/grey PNG) as uint8 [H, W] of raw values."""
     path = Path(path)

@@ -33,7 +33,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from rhmnet.config import Config
-from rhmnet.data.io import DAVIS_PALETTE, read_image, read_json, read_ytb_eval_scribble
+from rhmnet.data.io import DAVIS_PALETTE, read_frame_like, read_image, read_json, read_ytb_eval_scribble
 from rhmnet.evaluation.common import (
     add_model_arguments,
     available_checkpoints,
@@ -177,9 +177,12 @@ def segment_video(
     meter: SpeedMeter,
 ) -> None:
     """Run one video, objects joining on their first frame, and write every listed frame's PNG."""
+    first_shape = None
     with meter.video(video.name) as record:
         for index, frame_name in enumerate(video.frames):
-            image = read_image(data.frame_path(video, frame_name))
+            path = data.frame_path(video, frame_name)
+            image = read_image(path) if first_shape is None else read_frame_like(path, first_shape)
+            first_shape = image.shape
             size_hw = image.shape[:2]
             new_hw = target_size(*size_hw, size)
             if new_hw != size_hw:
