@@ -122,3 +122,23 @@ def test_more_iterations_than_the_schedule(synthetic_roots: dict[str, Path], tmp
     trainer = Trainer(tiny_config(synthetic_roots, tmp_path), "video", CPU,
                       RunOptions(progress=False, max_iters=10, extend_schedule=True))
     assert trainer.total_iters == 12 and trainer.cfg.TRAIN.EPOCH == 4
+
+
+def test_cli_reports_the_interruption(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The training scripts print the resume command and exit 128 + the signal number."""
+    from rhmnet.engine import cli
+
+    def interrupted(cfg, stage, ctx, options):
+        assert options.command is not None and options.overwrite
+        raise TrainingInterrupted(signal.SIGTERM, tmp_path / LAST_CHECKPOINT, 7,
+                                  resume_command(tmp_path / LAST_CHECKPOINT, options.command))
+
+    monkeypatch.setattr(cli, "run_training", interrupted)
+    monkeypatch.setattr(cli, "setup_logging", lambda ctx: None)  # keep the test session's logging as it is
+    monkeypatch.setattr("sys.argv", ["train_script_video_training.py", "--config", "demo", "--overwrite"])
+    status = cli.main("video", "video_training", ["--config", "demo", "--overwrite", "--device", "cpu"])
+    assert status == 143
+    err = capsys.readouterr().err
+    assert "SIGTERM received: stopped after iteration 7" in err
+    assert f"python train_script_video_training.py --config demo --resume {tmp_path / LAST_CHECKPOINT}" in err
