@@ -368,6 +368,7 @@ def load_config(name_or_path: str | Path | None = None, overrides: list[str] | N
         if "NAME" not in chain[-1][1]:  # a NAME inherited from a base file would mix two runs' folders
             cfg.NAME = path.stem
     merge_dict(cfg, parse_overrides(overrides))
+    check_values(cfg)
     return cfg
 
 
@@ -375,4 +376,22 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     """Rebuild a config saved with :meth:`Config.to_dict` (e.g. inside a checkpoint)."""
     cfg = Config()
     merge_dict(cfg, data)
+    check_values(cfg)
     return cfg
+
+
+def check_values(cfg: Config) -> None:
+    """ConfigError naming the key for values that would otherwise fail deep inside torch."""
+    positive = {
+        "TRAIN.BATCH_SIZE": cfg.TRAIN.BATCH_SIZE,
+        "TRAIN.EPOCH": cfg.TRAIN.EPOCH,
+        "TRAIN.SAMPLES_PER_EPOCH": cfg.TRAIN.SAMPLES_PER_EPOCH,
+    }
+    for key, value in positive.items():
+        if value < 1:
+            raise ConfigError(f"config key {key}: must be at least 1, got {value}")
+    if cfg.TRAIN.NUM_WORKERS < 0:
+        raise ConfigError(f"config key TRAIN.NUM_WORKERS: must be >= 0, got {cfg.TRAIN.NUM_WORKERS}")
+    crop = cfg.DATASETS.CROP_SIZE
+    if len(crop) != 2 or any(int(s) < 16 for s in crop):
+        raise ConfigError(f"config key DATASETS.CROP_SIZE: expected [height, width], each >= 16, got {crop}")

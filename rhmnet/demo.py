@@ -85,7 +85,8 @@ def train(cfg: Config, iterations: Optional[int], device: str) -> Path:
     """Train the video stage on the synthetic data; returns the last checkpoint."""
     ctx = init_distributed(device)
     setup_logging(ctx)
-    result = run_training(cfg, "video", ctx, RunOptions(max_iters=iterations, progress=True))
+    result = run_training(cfg, "video", ctx, RunOptions(max_iters=iterations, progress=True, extend_schedule=True,
+                                                         overwrite=True))  # the demo owns its folder
     log.info(
         "trained %d iterations in %.0f s (%.2f it/s)",
         result.state.iteration,

@@ -10,10 +10,12 @@ from typing import Any, Optional, Union
 
 import torch
 
-from rhmnet.config import Config, config_from_dict, load_config
+from rhmnet.config import Config, config_from_dict, load_config, merge_dict, parse_overrides
+from rhmnet.guards import file_mode, non_finite_tensors
 from rhmnet.model import RHMNet
 
 CHECKPOINT_FORMAT = "rhmnet"
+TMP_SUFFIX = ".tmp"  # atomic_save writes ".<name>.<random>.tmp" beside the target, then renames it
 
 # authors' parameter-name prefixes -> ours (first match wins)
 _AUTHOR_PREFIXES = [
@@ -96,8 +98,18 @@ def model_state_from_checkpoint(data: dict[str, Any], path: str = "<checkpoint>"
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
+def check_finite_weights(state: dict[str, torch.Tensor], path: str = "<checkpoint>") -> None:
+    """A CheckpointError naming every tensor that holds a NaN or Inf (such weights give garbage outputs)."""
+    bad = non_finite_tensors(state)
+    if bad:
+        raise CheckpointError(
+            f"{path}: {len(bad)} tensor(s) hold NaN or Inf values: {', '.join(bad[:20])}"
+            + (", ..." if len(bad) > 20 else "")
+        )
+
+
 def load_weights(model: RHMNet, state: dict[str, torch.Tensor], path: str = "<checkpoint>") -> None:
-    """Load weights, requiring every key to be accounted for."""
+    """Load weights, requiring every key to be accounted for and every value to be finite."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -114,6 +126,7 @@ def load_weights(model: RHMNet, state: dict[str, torch.Tensor], path: str = "<ch
                 + ", ".join(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in wrong[:20])
             )
         raise CheckpointError("\n".join(lines))
+    check_finite_weights(state, path)
     model.load_state_dict(state)
 
 
@@ -126,7 +139,8 @@ def load_model(
     """Load a model from our checkpoints or the authors' ``{'epoch', 'state_dict'}`` files.
 
     The config comes from ``config`` (a :class:`Config` or a config name/path), else from the checkpoint
-    (ours store it), else ``video_training``. The model is returned in eval mode on ``device``.
+    (ours store it), else ``video_training``; ``overrides`` (``KEY=value``) apply on top of a named or
+    stored config. The model is returned in eval mode on ``device``.
     """
     data = read_checkpoint(path)
     if isinstance(config, Config):
@@ -135,6 +149,7 @@ def load_model(
         cfg = load_config(config, overrides)
     elif data.get("format") == CHECKPOINT_FORMAT and "config" in data:
         cfg = config_from_dict(data["config"])
+        merge_dict(cfg, parse_overrides(overrides))
     else:
         cfg = load_config("video_training", overrides)
     cfg.MODEL.BACKBONE.PRETRAINED = False  # the checkpoint holds the backbone weights
@@ -144,13 +159,15 @@ def load_model(
 
 
 def atomic_save(obj: Any, path: Union[str, Path]) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename: never a half-written file."""
+    """``torch.save`` to a temporary file in the same folder, then rename: never a half-written file.
+    The file gets the usual permissions of a new file (0666 less the umask; mkstemp's are 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         torch.save(obj, tmp)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -6,6 +6,10 @@
 label image of the first frame (0 unlabeled, 1..10 objects, 11 background; ``--bg_value V`` marks another
 value as the background scribble, e.g. N+1 in DAVIS-style files). Writes ``DIR/masks/<frame>.png``
 (DAVIS palette) and an overlay video ``DIR/overlay.mp4`` (or ``overlay.gif``).
+
+Safe by default: every argument is checked before the model loads; two frames with the same name (e.g.
+``00002.jpg`` and ``00002.png``) are an error; ``--out`` must not be or contain the frames folder; a
+non-empty ``--out`` is an error unless ``--overwrite``, which first deletes the earlier masks and overlays.
 """
 
 from __future__ import annotations
@@ -32,18 +36,48 @@ from rhmnet.data.io import (
 from rhmnet.evaluation.common import make_segmenter, run_cli, select_device
 from rhmnet.evaluation.davis import EvaluationError
 from rhmnet.evaluation.speed import SpeedMeter
+from rhmnet.guards import OutputExistsError, check_device, is_inside, prepare_output_dir
 from rhmnet.labels import BACKGROUND
 from rhmnet.overlay import overlay
 
+OVERLAY_NAMES = ("overlay.mp4", "overlay.gif")
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """The image files of a frames folder, sorted by name; two files with one name (the mask would be
+    written once for both) are an error naming them."""
+    files = list_files(folder, IMAGE_SUFFIXES)
+    if not files:
+        raise EvaluationError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    by_stem: dict[str, list[str]] = {}
+    for path in files:
+        by_stem.setdefault(path.stem, []).append(path.name)
+    clashes = [names for names in by_stem.values() if len(names) > 1]
+    if clashes:
+        shown = "; ".join(" and ".join(names) for names in clashes[:5])
+        raise EvaluationError(f"{folder}: frames share a name and would get one mask file: {shown}")
+    return files
+
 
 def iter_frames(source: Path, max_frames: int | None = None) -> Iterator[tuple[str, np.ndarray]]:
-    """(name, RGB uint8 frame) from an image folder or a video file."""
+    """(name, RGB uint8 frame) from an image folder or a video file; every frame must have the first
+    frame's size (an error naming the frame otherwise)."""
+    first_shape = None
+    for name, frame in _iter_frames(source, max_frames):
+        if first_shape is None:
+            first_shape = frame.shape
+        elif frame.shape != first_shape:
+            raise EvaluationError(
+                f"{source}: frame {name} is {frame.shape[1]}x{frame.shape[0]} but the first frame is "
+                f"{first_shape[1]}x{first_shape[0]}"
+            )
+        yield name, frame
+
+
+def _iter_frames(source: Path, max_frames: int | None) -> Iterator[tuple[str, np.ndarray]]:
     if source.is_dir():
-        files = list_files(source, IMAGE_SUFFIXES)
-        if not files:
-            raise EvaluationError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {source}")
-        for path in files[:max_frames]:
-            yield path.stem, read_image(path)
+        for path in frame_files(source)[:max_frames]:
+            yield path.name, read_image(path)
         return
     if not source.is_file():
         raise EvaluationError(f"frames not found: {source}")
@@ -129,14 +163,47 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fps", type=float, default=12.0, help="frame rate of the overlay")
     parser.add_argument("--max_frames", type=int, default=None, help="stop after this many frames")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the masks and overlay of an earlier run in --out")
     parser.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
     return parser
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Everything that can be checked before a frame is read or the model loads."""
+    if args.max_frames is not None and args.max_frames < 1:
+        raise EvaluationError(f"--max_frames must be at least 1, got {args.max_frames}")
+    if not args.fps > 0:
+        raise EvaluationError(f"--fps must be positive, got {args.fps}")
+    if args.device:
+        check_device(args.device)
+    frames, out = Path(args.frames), Path(args.out)
+    if not frames.exists():
+        raise EvaluationError(f"frames not found: {frames}")
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"--out {out} exists and is not a folder")
+    source_dir = frames if frames.is_dir() else frames.parent
+    if is_inside(source_dir, out) or is_inside(args.scribble, out):
+        raise OutputExistsError(
+            f"--out {out} holds the input frames or scribble ({frames}); masks and overlays would be written "
+            "among them. Choose another output folder"
+        )
+
+
+def prepare_out(out: Path, overwrite: bool) -> None:
+    """An empty output folder, or (``--overwrite``) one whose earlier masks and overlays are deleted, so
+    that no stale mask of an earlier run stays beside the new ones."""
+    prepare_output_dir(out, overwrite, "--out")
+    if overwrite:
+        for path in [*list_files(out / "masks", (".png",)), *(out / name for name in OVERLAY_NAMES)]:
+            path.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     from rhmnet import load_model
 
     args = build_parser().parse_intermixed_args(argv)
+    check_arguments(args)
     out = Path(args.out)
     frames = iter_frames(Path(args.frames), args.max_frames)
     first_name, first = next(frames)
@@ -144,17 +211,17 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.scribble), first.shape[:2], f"{args.frames}: {first_name}", args.bg_value
     )
     device = select_device(args.device)
-    config = load_config(args.config, args.overrides) if args.config or args.overrides else None
-    model = load_model(args.checkpoint, config=config, device=device)
+    config = load_config(args.config, args.overrides) if args.config else None
+    prepare_out(out, args.overwrite)
+    model = load_model(args.checkpoint, config=config, device=device, overrides=args.overrides)
     segmenter = make_segmenter(model, model.cfg)
     segmenter.initialize(first, labels)
     meter = SpeedMeter(device)
     writer = OverlayWriter(out, args.overlay, args.fps)
-    out.mkdir(parents=True, exist_ok=True)
     with torch.no_grad(), meter.video(Path(args.frames).name) as record:
         for index, (name, frame) in enumerate(chain([(first_name, first)], frames)):
             result = meter.step(record, lambda f=frame, n=index: segmenter.step(f, frame_num=n))
-            write_palette_png(out / "masks" / f"{name}.png", result.labels)
+            write_palette_png(out / "masks" / f"{Path(name).stem}.png", result.labels)
             writer.add(overlay(frame, result.labels))
     path = writer.close()
     print(meter.format())

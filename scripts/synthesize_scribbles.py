@@ -59,7 +59,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--out", required=True, type=Path, help="writes <out>/scribbles and <out>/COCO_scribbles.json"
     )
     coco.add_argument("--limit", type=int, default=None, help="only the first N images (by id)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    low, high = args.radius
+    if not 0 <= low <= high:
+        parser.error(f"--radius MIN MAX needs 0 <= MIN <= MAX, got {low} {high}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

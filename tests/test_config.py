@@ -31,6 +31,9 @@ def test_overrides_are_typed():
         ("TRAIN.EPOCH=abc", "TRAIN.EPOCH: expected an integer"),
         ("TRAIN.LR", "KEY=value"),
         ("MODEL.HIDDEN_DIM=true", "MODEL.HIDDEN_DIM: expected an integer"),
+        ("TRAIN.BATCH_SIZE=0", "TRAIN.BATCH_SIZE: must be at least 1, got 0"),
+        ("TRAIN.EPOCH=0", "TRAIN.EPOCH: must be at least 1, got 0"),
+        ("DATASETS.CROP_SIZE=[64]", "DATASETS.CROP_SIZE: expected [height, width], each >= 16, got [64]"),
     ],
 )
 def test_bad_overrides_name_the_key(override, message):

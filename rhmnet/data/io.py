@@ -48,15 +48,44 @@ def _open(path: Path) -> Image.Image:
     return image
 
 
+def jpeg_is_complete(data: bytes) -> bool:
+    """Whether JPEG bytes end their last scan with an end-of-image marker (FFD9).
+
+    Inside entropy-coded data every 0xFF byte is followed by 0x00 or a restart marker, so neither the
+    start-of-scan (FFDA) nor the end-of-image marker can occur there by chance: a file cut anywhere after
+    its last scan started lacks FFD9 after that scan's FFDA. (libjpeg only warns about such files and fills
+    the missing rows with grey.)"""
+    last_scan = data.rfind(b"\xff\xda")
+    return last_scan >= 0 and data.find(b"\xff\xd9", last_scan) >= 0
+
+
 def read_image(path: str | Path) -> np.ndarray:
-    """An RGB frame as uint8 [H, W, 3]."""
+    """An RGB frame as uint8 [H, W, 3]; a truncated JPEG is a DatasetError, not a half-grey frame."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"missing image: {path}")
-    data = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"cannot read {path}: {exc}") from None
+    if raw[:2] == b"\xff\xd8" and not jpeg_is_complete(raw):
+        raise DatasetError(f"{path}: truncated JPEG (no end-of-image marker after the last scan)")
+    data = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_COLOR)
     if data is None:  # OpenCV could not decode it; let PIL try (and name the problem)
         return np.asarray(_open(path).convert("RGB"))
     return cv2.cvtColor(data, cv2.COLOR_BGR2RGB)
+
+
+def read_frame_like(path: str | Path, shape: tuple[int, ...]) -> np.ndarray:
+    """:func:`read_image` of a video frame that must have the first frame's ``shape`` (an error naming the
+    file otherwise, instead of the model's unnamed size mismatch)."""
+    image = read_image(path)
+    if image.shape != tuple(shape):
+        raise DatasetError(
+            f"{path}: frame size {image.shape[1]}x{image.shape[0]} differs from the first frame's "
+            f"{shape[1]}x{shape[0]}"
+        )
+    return image
 
 
 def read_label_map(path: str | Path) -> np.ndarray:

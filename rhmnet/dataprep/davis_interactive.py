@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from rhmnet.data.io import DatasetError, read_image, read_json, read_palette_png, write_json, write_scribble
+from rhmnet.guards import safe_name
 from rhmnet.labels import MAX_OBJECTS
 
 
@@ -83,7 +84,14 @@ def render_strokes(
         if obj < 0 or obj > num_objects:
             raise ValueError(f"stroke object_id {obj} outside 0..{num_objects}")
         value = obj if obj else background_value
-        pixels = np.floor(np.clip(points, 0.0, 1.0) * scale).astype(np.int32).reshape(-1, 1, 2)
+        outside = ~np.isfinite(points).all(1) | (points < 0.0).any(1) | (points > 1.0).any(1)
+        if outside.any():
+            index = int(np.argmax(outside))
+            raise ValueError(
+                f"stroke of object_id {obj}: point {index} {points[index].tolist()} is outside the normalised "
+                f"range [0, 1] ({int(outside.sum())} of {len(points)} points)"
+            )
+        pixels = np.floor(points * scale).astype(np.int32).reshape(-1, 1, 2)
         cv2.polylines(scribble, [pixels], isClosed=False, color=int(value), thickness=thickness)
         if len(points) == 1:
             cv2.circle(scribble, tuple(int(v) for v in pixels[0, 0]), max(1, thickness // 2), int(value), -1)
@@ -128,7 +136,7 @@ def convert_interactive_file(
     N (default: max id of the first DAVIS annotation under ``davis_root``, else the largest object_id).
     """
     data = load_interactive_scribbles(json_path)
-    sequence = str(data.get("sequence") or Path(json_path).parent.name)
+    sequence = safe_name(str(data.get("sequence") or Path(json_path).parent.name), json_path, "sequence name")
     frames = annotated_frames(data)
     if not frames:
         raise DatasetError(f"{json_path}: no frame carries a stroke")

@@ -6,6 +6,12 @@ Layout (the authors' names, so evaluation's ``--ckpt_num`` finds them)::
     {TRAIN.CHECKPOINT_DIR}/pretrain_weights_{NAME}/last_checkpoint.pth.tar  (--max_iters / --save_every)
     {TRAIN.CHECKPOINT_DIR}/pretrain_weights_{NAME}/config.yaml  (the resolved config)
     {TRAIN.CHECKPOINT_DIR}/pretrain_weights_{NAME}/STAGE  (pretrain / video: one stage per folder)
+    {TRAIN.CHECKPOINT_DIR}/pretrain_weights_{NAME}/train_log.jsonl  (one line per iteration)
+
+A folder holds one run: starting a run in a folder with checkpoints or a log of an earlier run is an error
+unless the run resumes exactly from a checkpoint (``--resume``) or ``overwrite`` is given (the earlier run's
+checkpoints and log are then deleted first). Left-over ``.*.tmp`` files of interrupted writes are removed
+at start-up.
 
 A checkpoint is our format (``rhmnet.model_io.save_model``, written atomically, loadable with
 ``rhmnet.load_model``) plus the training state: optimizer, scheduler, AMP scaler, iteration, epoch,
@@ -24,7 +30,9 @@ Resume rule (``--resume PATH``, else ``RESUME`` in the config):
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,6 +45,7 @@ from torch import nn
 from rhmnet.config import Config
 from rhmnet.model_io import (
     CHECKPOINT_FORMAT,
+    TMP_SUFFIX,
     CheckpointError,
     model_state_from_checkpoint,
     read_checkpoint,
@@ -47,6 +56,8 @@ log = logging.getLogger(__name__)
 
 LAST_CHECKPOINT = "last_checkpoint.pth.tar"
 STAGE_FILE = "STAGE"
+LOG_FILE = "train_log.jsonl"
+EPOCH_CHECKPOINT_GLOB = "pretrain_checkpoint_*.pth.tar"
 
 
 @dataclass
@@ -79,11 +90,73 @@ def epoch_checkpoint_path(cfg: Config, epoch: int) -> Path:
     return checkpoint_dir(cfg) / f"pretrain_checkpoint_{epoch}.pth.tar"
 
 
+def earlier_run_files(folder: Path) -> list[Path]:
+    """Checkpoints and the log of a run already in ``folder`` (newest first)."""
+    if not folder.is_dir():
+        return []
+    files = [*folder.glob(EPOCH_CHECKPOINT_GLOB), folder / LAST_CHECKPOINT, folder / LOG_FILE]
+    return sorted((p for p in files if p.is_file()), key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def guard_earlier_run(cfg: Config, resuming_exactly: bool, overwrite: bool, delete: bool = True) -> None:
+    """Refuse to start a run in a folder that holds an earlier run, unless this run continues it exactly
+    or ``overwrite`` (then the earlier checkpoints and log are deleted when ``delete``; pass False on the
+    processes other than rank 0)."""
+    folder = checkpoint_dir(cfg)
+    files = earlier_run_files(folder)
+    if not files or resuming_exactly:
+        return
+    if not overwrite:
+        latest = next((p for p in files if p.name != LOG_FILE), None)
+        hint = f"continue it with --resume {latest}, " if latest is not None else ""
+        raise CheckpointError(
+            f"{folder} holds an earlier run ({', '.join(p.name for p in files[:4])}"
+            f"{', ...' if len(files) > 4 else ''}); {hint}replace it with --overwrite, or give this run "
+            "its own folder (NAME=... or TRAIN.CHECKPOINT_DIR=...)"
+        )
+    if delete:
+        for path in [*files, folder / STAGE_FILE]:
+            path.unlink(missing_ok=True)
+        log.warning("--overwrite: deleted the earlier run's %d checkpoint/log file(s) in %s", len(files), folder)
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete the ``.<name>.<random>.tmp`` files that interrupted atomic writes left behind."""
+    stale = sorted(folder.glob(f".*{TMP_SUFFIX}")) if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+        log.warning("removed %s, left by an interrupted checkpoint write", path)
+    return stale
+
+
+def trim_log(path: Path, iteration: int) -> int:
+    """Drop the lines of a ``train_log.jsonl`` for iterations >= ``iteration`` (a resumed run replays them);
+    returns how many were dropped. Unparsable lines (a write cut by a kill) are dropped too."""
+    if not path.is_file():
+        return 0
+    kept, dropped = [], 0
+    for line in path.read_text().splitlines():
+        try:
+            keep = int(json.loads(line)["iteration"]) < iteration
+        except (ValueError, KeyError, TypeError):
+            keep = False
+        if keep:
+            kept.append(line + "\n")
+        else:
+            dropped += 1
+    if dropped:
+        tmp = path.with_name(f".{path.name}{TMP_SUFFIX}")
+        tmp.write_text("".join(kept))
+        os.replace(tmp, path)
+    return dropped
+
+
 def prepare_checkpoint_dir(cfg: Config, stage: str) -> Path:
-    """Create the folder, refuse one that holds the other stage's checkpoints, and write the resolved
-    config (``config.yaml``) and the ``STAGE`` marker."""
+    """Create the folder, refuse one that holds the other stage's checkpoints, remove stale temporary files
+    and write the resolved config (``config.yaml``) and the ``STAGE`` marker."""
     folder = checkpoint_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder)
     marker = folder / STAGE_FILE
     if marker.is_file():
         previous = marker.read_text().strip()

@@ -8,7 +8,8 @@
 Options: ``--config NAME|PATH``, ``--resume PATH`` (exact continuation for a checkpoint of the same config
 and stage, else initial weights), ``--device cpu|cuda|cuda:N`` (default ``cuda:LOCAL_RANK`` when CUDA is
 available, else CPU), ``--local_rank``/``--local-rank`` (legacy launcher; the environment wins),
-``--max_iters N`` (stop after N iterations, e.g. smoke runs), ``--save_every N``, ``--no_progress``;
+``--max_iters N`` (stop after N iterations, e.g. smoke runs; more than the config's schedule is an error),
+``--save_every N``, ``--overwrite`` (replace an earlier run in the checkpoint folder), ``--no_progress``;
 trailing ``KEY=value`` pairs override the config (``TRAIN.LR=1e-4 TRAIN.BATCH_SIZE=2``).
 """
 
@@ -25,7 +26,7 @@ from tqdm import tqdm
 from rhmnet.config import load_config
 from rhmnet.engine.checkpoints import checkpoint_dir
 from rhmnet.engine.distributed import DistContext, LaunchError, cleanup, init_distributed
-from rhmnet.engine.trainer import NonFiniteLossError, RunOptions, run_training
+from rhmnet.engine.trainer import NonFiniteLossError, RunOptions, TrainingInterrupted, run_training
 
 log = logging.getLogger("rhmnet.train")
 
@@ -48,6 +49,8 @@ def build_parser(stage: str, default_config: str) -> argparse.ArgumentParser:
                         help="stop after this many iterations in total (writes last_checkpoint.pth.tar)")
     parser.add_argument("--save_every", "--save-every", dest="save_every", type=int, default=0,
                         help="also write last_checkpoint.pth.tar every N iterations")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the checkpoints and log of an earlier run in the checkpoint folder")
     parser.add_argument("--no_progress", "--no-progress", dest="progress", action="store_false",
                         help="no tqdm progress bar")
     parser.add_argument("overrides", nargs="*", metavar="KEY=value", help="config overrides")
@@ -87,7 +90,8 @@ def setup_logging(ctx: DistContext) -> None:
 
 def main(stage: str, default_config: str, argv: Optional[list[str]] = None) -> int:
     """Entry point of both training scripts; returns the exit status (1 with a one-line error for
-    configuration, data, checkpoint, launch and non-finite-loss problems)."""
+    configuration, data, checkpoint, launch and non-finite-loss problems; 128 + the signal number after
+    SIGTERM/SIGINT, once the resumable checkpoint is written)."""
     args = parse_args(stage, default_config, argv)
     ctx: Optional[DistContext] = None
     try:
@@ -97,7 +101,7 @@ def main(stage: str, default_config: str, argv: Optional[list[str]] = None) -> i
         log.info("%s training, config %s, %d process(es), device %s; checkpoints in %s", stage, cfg.NAME,
                  ctx.world_size, ctx.device, checkpoint_dir(cfg))
         options = RunOptions(resume=args.resume, max_iters=args.max_iters, save_every=args.save_every,
-                             progress=args.progress)
+                             progress=args.progress, overwrite=args.overwrite, command=list(sys.argv))
         result = run_training(cfg, stage, ctx, options)
         peak = ""
         if ctx.device.type == "cuda":
@@ -105,6 +109,10 @@ def main(stage: str, default_config: str, argv: Optional[list[str]] = None) -> i
         log.info("done: iteration %d, epoch %d, %.2f iterations/s%s", result.state.iteration,
                  result.state.epoch, result.iterations_per_second, peak)
         return 0
+    except TrainingInterrupted as exc:
+        if ctx is None or ctx.is_main:
+            print(f"interrupted: {exc}", file=sys.stderr)
+        return exc.exit_code
     except (NonFiniteLossError, LaunchError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -13,6 +13,12 @@ on the dataset object in the main process. With ``NUM_WORKERS = 0`` the next bat
 workers are not persistent and hold a copy of the dataset taken when the epoch's iterator starts, so
 with workers the new skip reaches them at the next epoch, as in the authors' code. Resume reproduces
 both cases (``rhmnet.engine.optim.skip_at`` is a function of the iteration).
+
+Interruptions: on SIGTERM (what cluster schedulers send before preemption) or SIGINT the current iteration
+is finished, a resumable ``last_checkpoint.pth.tar`` of it is written atomically and
+:class:`TrainingInterrupted` is raised with the command that resumes the run; a second SIGINT stops at once.
+With several processes the request is shared through the per-iteration loss reduction, so every rank stops
+after the same iteration.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ import json
 import logging
 import math
 import random
+import shlex
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,20 +44,23 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from rhmnet.config import Config
+from rhmnet.config import Config, ConfigError
 from rhmnet.data.build import STAGES, build_train_dataset, set_skip
 from rhmnet.engine.checkpoints import (
     LAST_CHECKPOINT,
+    LOG_FILE,
     ResumePlan,
     TrainState,
     capture_rng_state,
     checkpoint_dir,
     epoch_checkpoint_path,
+    guard_earlier_run,
     plan_resume,
     prepare_checkpoint_dir,
     restore_rng_state,
     resume_source,
     save_training_checkpoint,
+    trim_log,
 )
 from rhmnet.engine.data import EpochSeededDataset, build_loader, derive_seed, start_epoch, to_device
 from rhmnet.engine.distributed import DistContext, all_gather_object, all_reduce_mean
@@ -61,11 +73,42 @@ from rhmnet.model_io import build_model, load_weights
 log = logging.getLogger("rhmnet.train")
 
 TERM_NAMES = tuple(f.name for f in dataclasses.fields(LossTerms))
-LOG_FILE = "train_log.jsonl"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class NonFiniteLossError(RuntimeError):
     """A loss term became NaN or Inf; training stops."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGTERM/SIGINT stopped training after a resumable checkpoint was written."""
+
+    def __init__(self, signum: int, checkpoint: Optional[Path], iteration: int, resume_command: str) -> None:
+        self.signum, self.checkpoint, self.iteration = signum, checkpoint, iteration
+        name = signal.Signals(signum).name
+        super().__init__(f"{name} received: stopped after iteration {iteration}, checkpoint {checkpoint}; "
+                         f"resume with: {resume_command}")
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's convention for a process ended by a signal (143 for SIGTERM, 130 for SIGINT)."""
+        return 128 + self.signum
+
+
+def resume_command(checkpoint: Path, argv: Optional[list[str]]) -> str:
+    """The command line ``argv`` (as in ``sys.argv``) with ``--resume checkpoint`` in place of any earlier
+    ``--resume`` and ``--overwrite``; just ``--resume checkpoint`` when ``argv`` is None."""
+    if not argv:
+        return f"--resume {shlex.quote(str(checkpoint))}"
+    rest, skip = [], False
+    for arg in argv[1:]:
+        if skip:
+            skip = False
+        elif arg == "--resume":
+            skip = True
+        elif not arg.startswith("--resume=") and arg != "--overwrite":
+            rest.append(arg)
+    return shlex.join(["python", argv[0], *rest, "--resume", str(checkpoint)])
 
 
 @dataclass
@@ -77,6 +120,10 @@ class RunOptions:
     save_every: int = 0  # also write last_checkpoint every N iterations (0: only at epoch ends)
     progress: bool = True  # tqdm bar on rank 0
     shuffle: bool = True  # shuffle the sample order per epoch (off: fixed order, for tests)
+    overwrite: bool = False  # replace an earlier run's checkpoints and log in the checkpoint folder
+    extend_schedule: bool = False  # max_iters beyond TRAIN.EPOCH epochs raises TRAIN.EPOCH (else an error)
+    handle_signals: bool = True  # SIGTERM/SIGINT: checkpoint the current iteration, then stop (main thread)
+    command: Optional[list[str]] = None  # the command line (sys.argv) to print with --resume on a signal
 
 
 @dataclass
@@ -121,6 +168,9 @@ class Trainer:
 
         resume_path = resume_source(self.options.resume, cfg)
         plan = plan_resume(resume_path, cfg, stage) if resume_path else None
+        # before any work: never mix this run into an earlier one's folder without --resume/--overwrite
+        guard_earlier_run(cfg, plan is not None and plan.mode == "exact", self.options.overwrite,
+                          delete=ctx.is_main)
 
         # same initial weights on every rank (DDP also broadcasts rank 0's)
         seed_everything(train.SEED)
@@ -146,6 +196,7 @@ class Trainer:
                 f"{ctx.world_size} processes), fewer than TRAIN.BATCH_SIZE={train.BATCH_SIZE}"
             )
         self.total_iters = train.EPOCH * self.iters_per_epoch
+        self._check_max_iters()
 
         self.optimizer = build_optimizer(self.net, cfg)
         self.scheduler = build_scheduler(self.optimizer, cfg, self.iters_per_epoch)
@@ -170,6 +221,24 @@ class Trainer:
                 self.writer = open_tensorboard(cfg)
 
     # -- setup ---------------------------------------------------------------------------------------------
+    def _check_max_iters(self) -> None:
+        """``max_iters`` beyond the schedule (TRAIN.EPOCH epochs) extends it when ``extend_schedule``, else
+        is an error naming both numbers (it used to be cut to the schedule silently)."""
+        wanted, train = self.options.max_iters, self.cfg.TRAIN
+        if wanted is None or wanted <= self.total_iters:
+            return
+        epochs = math.ceil(wanted / self.iters_per_epoch)
+        if not self.options.extend_schedule:
+            raise ConfigError(
+                f"{wanted} iterations requested (--max_iters) but the config's schedule has {self.total_iters} "
+                f"(TRAIN.EPOCH={train.EPOCH} x {self.iters_per_epoch} iterations per epoch); set "
+                f"TRAIN.EPOCH={epochs} to train that long"
+            )
+        log.info("%d iterations requested: schedule extended from TRAIN.EPOCH=%d (%d iterations) to "
+                 "TRAIN.EPOCH=%d", wanted, train.EPOCH, self.total_iters, epochs)
+        train.EPOCH = epochs
+        self.total_iters = epochs * self.iters_per_epoch
+
     def _load_training_state(self, plan: ResumePlan) -> Optional[dict[str, Any]]:
         """Restore optimiser, schedule, scaler and position; returns this rank's RNG state (or None when
         the run geometry changed and the continuation cannot be exact)."""
@@ -198,8 +267,15 @@ class Trainer:
         self.net.train()
         bar = tqdm(total=self.total_iters, initial=state.iteration, desc=f"{self.stage} {self.cfg.NAME}",
                    disable=not (self.ctx.is_main and opts.progress), dynamic_ncols=True, leave=True)
-        log_file = (self.folder / LOG_FILE).open("a") if self.ctx.is_main else None
+        log_file = None
+        if self.ctx.is_main:
+            dropped = trim_log(self.folder / LOG_FILE, state.iteration)
+            if dropped:
+                log.info("%s: dropped %d line(s) of iterations >= %d (replayed after the resume)",
+                         self.folder / LOG_FILE, dropped, state.iteration)
+            log_file = (self.folder / LOG_FILE).open("a")
         start, first_done = time.perf_counter(), None
+        restore_signals = self._install_signal_handlers()
         try:
             while state.iteration < stop_at:
                 epoch, before = state.epoch, state.iteration
@@ -208,6 +284,8 @@ class Trainer:
                     result.history.append(record)
                     first_done = first_done or (time.perf_counter(), state.iteration)
                     self._report(record, bar, log_file)
+                    if self._stop_requested():
+                        self._stop(result)
                     due = opts.save_every and state.iteration % opts.save_every == 0
                     if due and state.iteration < stop_at:
                         result.checkpoints += self._save(self.folder / LAST_CHECKPOINT)
@@ -220,6 +298,7 @@ class Trainer:
             if state.iteration < self.total_iters:
                 result.checkpoints += self._save(self.folder / LAST_CHECKPOINT)
         finally:
+            restore_signals()
             bar.close()
             if log_file is not None:
                 log_file.close()
@@ -251,7 +330,10 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
             terms, out, _ = forward_and_losses(self.model, batch, cfg.TRAIN.LOSS)
         values = torch.stack([getattr(terms, name).detach().float() for name in TERM_NAMES])
-        floats = dict(zip(TERM_NAMES, all_reduce_mean(values, self.ctx).tolist()))
+        flag = torch.tensor([float(self._signal is not None)], device=values.device)
+        reduced = all_reduce_mean(torch.cat([values, flag]), self.ctx).tolist()
+        floats = dict(zip(TERM_NAMES, reduced[:-1]))
+        self._stop_agreed = reduced[-1] > 0  # some rank was signalled: all stop after this iteration
         bad = [name for name, value in floats.items() if not math.isfinite(value)]
         if bad:
             shown = ", ".join(f"{name}={value:.6g}" for name, value in floats.items())
@@ -282,6 +364,51 @@ class Trainer:
             self.writer.add_image("predictions", overlay_clip(batch["images"], batch["scribbles"], probs),
                                   index, dataformats="HWC")
         return record
+
+    # -- interruption ------------------------------------------------------------------------------------
+    _signal: Optional[int] = None
+    _stop_agreed: bool = False
+
+    def _install_signal_handlers(self):
+        """Catch SIGTERM/SIGINT (main thread only); returns a function that restores the old handlers."""
+        if not self.options.handle_signals or threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+
+        def on_signal(signum: int, frame: Any) -> None:
+            if signum == signal.SIGINT and self._signal is not None:
+                raise KeyboardInterrupt  # a second Ctrl-C stops at once
+            self._signal = signum
+            log.warning("%s received: finishing iteration %d, then writing a checkpoint and stopping "
+                        "(Ctrl-C again to stop at once)", signal.Signals(signum).name, self.state.iteration)
+
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, on_signal)
+
+        def restore() -> None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+        return restore
+
+    def _stop_requested(self) -> bool:
+        """A signal arrived (this process), or some rank reported one in the last reduction."""
+        if self.ctx.world_size == 1:
+            return self._signal is not None
+        return self._stop_agreed
+
+    def _stop(self, result: TrainResult) -> None:
+        """Write the checkpoint of the current iteration and raise :class:`TrainingInterrupted`."""
+        path = self.folder / LAST_CHECKPOINT
+        result.checkpoints += self._save(path)
+        if self.state.batch_in_epoch == 0:  # an epoch just ended: write its checkpoint as the loop would
+            result.checkpoints += self._save(epoch_checkpoint_path(self.cfg, self.state.epoch))
+        signum = self._signal if self._signal is not None else signal.SIGTERM
+        command = resume_command(path, self.options.command)
+        if self.ctx.is_main:
+            log.warning("stopped by %s after iteration %d; resume with:\n  %s", signal.Signals(signum).name,
+                        self.state.iteration, command)
+        raise TrainingInterrupted(signum, path, self.state.iteration, command)
 
     def _report(self, record: dict[str, float], bar: tqdm, log_file: Any) -> None:
         """Per-iteration outputs on rank 0: JSON line, TensorBoard scalars, bar, periodic log line."""

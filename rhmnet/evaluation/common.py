@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from rhmnet.config import Config, ConfigError, load_config
+from rhmnet.guards import DeviceError, OutputExistsError, UnsafeNameError, check_device
 from rhmnet.inference import InferenceSettings, VideoSegmenter
 
 CHECKPOINT_PATTERN = "pretrain_weights_{config}/pretrain_checkpoint_{epoch}.pth.tar"
@@ -62,7 +63,7 @@ def select_device(device: str | None = None, gpu: str | None = None, tf32: bool 
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
     if device:
-        return torch.device(device)
+        return check_device(device)
     if gpu is not None and gpu != "":
         if torch.cuda.is_available():
             return torch.device(f"cuda:{gpu.split(',')[0]}")
@@ -157,6 +158,9 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
         ConfigError,
         CheckpointError,
         InferenceError,
+        DeviceError,
+        OutputExistsError,
+        UnsafeNameError,
         FileNotFoundError,
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)

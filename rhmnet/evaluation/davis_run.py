@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from rhmnet.config import Config
-from rhmnet.data.io import list_files, read_davis_eval_scribble, read_image, write_palette_png
+from rhmnet.data.io import list_files, read_davis_eval_scribble, read_frame_like, read_image, write_palette_png
 from rhmnet.evaluation.common import (
     add_model_arguments,
     available_checkpoints,
@@ -147,7 +147,7 @@ def segment_sequence(
     segmenter.initialize(frame0, labels, num_objects=seq.num_objects)
     with meter.video(record_name or seq.name) as record:
         for t, path in enumerate(seq.frames):
-            frame = frame0 if t == 0 else read_image(path)
+            frame = frame0 if t == 0 else read_frame_like(path, frame0.shape)
             result = meter.step(record, lambda f=frame, n=t: segmenter.step(f, frame_num=n))
             write_palette_png(out_dir / f"{path.stem}.png", result.labels)
 

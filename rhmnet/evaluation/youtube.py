@@ -33,7 +33,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from rhmnet.config import Config
-from rhmnet.data.io import DAVIS_PALETTE, read_image, read_json, read_ytb_eval_scribble
+from rhmnet.data.io import DAVIS_PALETTE, read_frame_like, read_image, read_json, read_ytb_eval_scribble
 from rhmnet.evaluation.common import (
     add_model_arguments,
     available_checkpoints,
@@ -46,6 +46,7 @@ from rhmnet.evaluation.common import (
 )
 from rhmnet.evaluation.davis import EvaluationError
 from rhmnet.evaluation.speed import SpeedMeter
+from rhmnet.guards import prepare_output_dir, safe_name
 from rhmnet.inference import VideoSegmenter
 
 SPLITS = {"val": ("valid", "valid_scribbles"), "test": ("test", "test_init_scr")}
@@ -61,14 +62,23 @@ class YtbVideo:
     starts: dict[str, list[int]] = field(default_factory=dict)
 
 
-def parse_meta(meta: dict, meta_path: Path) -> list[YtbVideo]:
-    """Videos of a YouTube-VOS ``meta.json`` (in file order)."""
+def parse_meta(meta: object, meta_path: Path) -> list[YtbVideo]:
+    """Videos of a YouTube-VOS ``meta.json`` (in file order), checked: video and frame names must be plain
+    names (they become paths), object ids integers >= 1, frames lists of strings."""
     videos = meta.get("videos") if isinstance(meta, dict) else None
     if not isinstance(videos, dict):
-        raise EvaluationError(f"{meta_path}: expected {{'videos': {{...}}}}")
+        raise EvaluationError(f"{meta_path}: expected {{'videos': {{<video>: {{'objects': {{...}}}}}}}}")
+    if not videos:
+        raise EvaluationError(f"{meta_path}: lists no videos")
     out = []
     for name, info in videos.items():
-        objects = info.get("objects", {}) if isinstance(info, dict) else {}
+        safe_name(name, meta_path, "video name")
+        objects = info.get("objects") if isinstance(info, dict) else None
+        if not isinstance(objects, dict):
+            raise EvaluationError(
+                f"{meta_path}: video {name!r}: expected 'objects' to map object ids to {{'frames': [...]}}, "
+                f"got {type(objects).__name__}"
+            )
         starts: dict[str, list[int]] = defaultdict(list)
         frames: set[str] = set()
         for key, obj in objects.items():
@@ -78,9 +88,18 @@ def parse_meta(meta: dict, meta_path: Path) -> list[YtbVideo]:
                 raise EvaluationError(
                     f"{meta_path}: video {name!r} has a non-numeric object id {key!r}"
                 ) from None
-            listed = list(obj.get("frames", []))
+            if obj_id < 1:
+                raise EvaluationError(f"{meta_path}: video {name!r}: object id {key!r} must be at least 1")
+            listed = obj.get("frames") if isinstance(obj, dict) else None
+            if not isinstance(listed, list) or not all(isinstance(f, str) for f in listed):
+                raise EvaluationError(
+                    f"{meta_path}: object {key} of video {name!r}: expected {{'frames': [<frame name>, ...]}} "
+                    f"(a list of strings), got {obj!r:.80}"
+                )
             if not listed:
                 raise EvaluationError(f"{meta_path}: object {key} of video {name!r} lists no frames")
+            for frame in listed:
+                safe_name(frame, meta_path, f"frame name of video {name!r}")
             frames.update(listed)
             starts[min(listed)].append(obj_id)
         if not frames:
@@ -158,9 +177,12 @@ def segment_video(
     meter: SpeedMeter,
 ) -> None:
     """Run one video, objects joining on their first frame, and write every listed frame's PNG."""
+    first_shape = None
     with meter.video(video.name) as record:
         for index, frame_name in enumerate(video.frames):
-            image = read_image(data.frame_path(video, frame_name))
+            path = data.frame_path(video, frame_name)
+            image = read_image(path) if first_shape is None else read_frame_like(path, first_shape)
+            first_shape = image.shape
             size_hw = image.shape[:2]
             new_hw = target_size(*size_hw, size)
             if new_hw != size_hw:
@@ -185,6 +207,11 @@ def write_submission(annotations: Path, zip_path: Path) -> Path:
     return zip_path
 
 
+def output_folder(args: argparse.Namespace, label: str) -> Path:
+    """``<save_path>/<config>_<epoch>_<size>``."""
+    return Path(args.save_path) / f"{config_label(args)}_{label}_{args.size}"
+
+
 def run_checkpoint(
     args: argparse.Namespace,
     label: str,
@@ -194,7 +221,10 @@ def run_checkpoint(
     videos: list[YtbVideo],
 ) -> Path:
     """Segment the videos with one checkpoint; returns the output folder."""
-    out = Path(args.save_path) / f"{config_label(args)}_{label}_{args.size}"
+    out = output_folder(args, label)
+    if args.overwrite:  # no stale PNG of an earlier run may end up in the submission
+        for path in [*(out / "Annotations").rglob("*.png"), out / "submission.zip", out / "speed.csv"]:
+            path.unlink(missing_ok=True)
     meter = SpeedMeter(next(model.parameters()).device)
     segmenter = make_segmenter(model, cfg)
     for video in tqdm(videos, desc=f"checkpoint {label}", unit="video", disable=args.no_progress):
@@ -223,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no_zip", action="store_true", help="do not write submission.zip")
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the PNGs, zip and speed table of an earlier run in the output folder")
     add_model_arguments(parser)
     return parser
 
@@ -239,7 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         if not videos:
             raise EvaluationError(f"video {args.video_name!r} is not listed in {data.meta_path}")
     device = select_device(args.device, args.gpu, args.tf32)
-    for label, path in available_checkpoints(args):
+    checkpoints = list(available_checkpoints(args))
+    for label, _ in checkpoints:  # before any work: never mix into an earlier run's results
+        prepare_output_dir(output_folder(args, label), args.overwrite, "output folder")
+    for label, path in checkpoints:
         print(f"checkpoint: {path}")
         run_checkpoint(args, label, load_checkpoint_model(path, cfg, device), cfg, data, videos)
     return 0

@@ -233,6 +233,11 @@ class VideoSegmenter:
         reliable = F.interpolate(out.reliable_prob, size=x.shape[-2:], mode="bilinear", align_corners=True)
         reliable = crop(reliable[0], self.padding)
         objects = list(range(1, self.num_objects + 1))
-        labels = _label_map(probs, objects).cpu().numpy()
         channels = [BACKGROUND] + objects
+        if not bool(torch.isfinite(probs[channels]).all()):  # NaN > best is never true: all pixels object 1
+            raise InferenceError(
+                f"frame {frame_num}: the model produced NaN or Inf probabilities (non-finite weights, inputs "
+                "or overflow); refusing to write a label map"
+            )
+        labels = _label_map(probs, objects).cpu().numpy()
         return FrameResult(probs[channels], reliable[channels], labels, probs, reliable)

@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import resnet
 
+from rhmnet.config import ConfigError
+
 log = logging.getLogger(__name__)
 
 _RESNETS = {
@@ -138,7 +140,15 @@ def load_imagenet_weights(backbone: Backbone, weights_path: Optional[str] = None
         path = Path(weights_path)
         if not path.is_file():
             raise FileNotFoundError(f"backbone weights file not found: {path}")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a pickle with code, or not a torch file at all
+            raise ConfigError(
+                f"MODEL.BACKBONE.WEIGHTS_PATH {path}: not a weights-only torch state dict "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+            ) from None
+        if not isinstance(state, dict):
+            raise ConfigError(f"MODEL.BACKBONE.WEIGHTS_PATH {path}: expected a state dict, got {type(state).__name__}")
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]
     else:

@@ -89,3 +89,25 @@ def test_empty_image_set(tmp_path: Path) -> None:
         read_image_set(tmp_path / "train.txt")
     with pytest.raises(DatasetError, match="missing image-set"):
         read_image_set(tmp_path / "val.txt")
+
+
+def test_truncated_jpeg_is_an_error_and_valid_jpegs_read_as_before(tmp_path: Path) -> None:
+    """A JPEG cut to a third decodes with grey rows in libjpeg (a warning only): it must be an error naming
+    the file. Complete JPEGs (progressive too) decode exactly as OpenCV's reader does."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    image = cv2.GaussianBlur(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8), (5, 5), 0)
+    for name, params in [("base.jpg", []), ("prog.jpg", [int(cv2.IMWRITE_JPEG_PROGRESSIVE), 1])]:
+        path = tmp_path / name
+        assert cv2.imwrite(str(path), image, params)
+        expected = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        assert np.array_equal(read_image(path), expected)
+        cut = tmp_path / f"cut_{name}"
+        data = path.read_bytes()
+        cut.write_bytes(data[: len(data) // 3])
+        with pytest.raises(DatasetError, match=f"{cut.name}: truncated JPEG"):
+            read_image(cut)
+        padded = tmp_path / f"padded_{name}"  # bytes after the end-of-image marker are harmless
+        padded.write_bytes(data + b"\0" * 16)
+        assert np.array_equal(read_image(padded), expected)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -74,3 +75,31 @@ def test_convert_davis_interactive_cli(tmp_path: Path, capsys: pytest.CaptureFix
     assert json.loads((tmp_path / "out" / "valid_scribbles1" / "toy.json").read_text())["frame"] == 0
     assert main([*common, "--frame", "1"]) == 1
     assert "frame 1 has no strokes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("scribble", "message"),
+    [
+        ({"sequence": "toy", "scribbles": [[{"path": [[0.5, 0.2], [1.2, 0.9]], "object_id": 1}]]},
+         r"point 1 \[1.2, 0.9\] is outside the normalised range \[0, 1\]"),
+        ({"sequence": "toy", "scribbles": [[{"path": [[-0.1, 0.2]], "object_id": 1}]]}, "outside the normalised"),
+        ({"sequence": "../../escape", "scribbles": [[{"path": [[0.5, 0.2]], "object_id": 1}]]},
+         "is not a plain name"),
+    ],
+)
+def test_convert_davis_interactive_rejects_bad_files(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     scribble: dict, message: str) -> None:
+    main = load_script("convert_davis_interactive").main
+    source = tmp_path / "in" / "toy" / "000.json"
+    write_json(source, scribble)
+    assert main([str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--size", "40", "60"]) == 1
+    err = capsys.readouterr().err
+    assert str(source) in err and re.search(message, err), err
+    assert not list(tmp_path.rglob("*.bmp"))
+
+
+def test_synthesize_scribbles_radius_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        load_script("synthesize_scribbles").main(["--radius", "5", "1", "davis", "--root", str(tmp_path)])
+    assert info.value.code == 2
+    assert "--radius MIN MAX needs 0 <= MIN <= MAX, got 5 1" in capsys.readouterr().err

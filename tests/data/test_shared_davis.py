@@ -80,3 +80,17 @@ def test_convert_interactive_bear(tmp_path: Path) -> None:
     assert (read_davis_eval_scribble(result.bmp_path, num_objects=1) == 1).sum() == (scribble == 1).sum()
     with pytest.raises(DatasetError, match="frame 0 has no strokes"):
         convert_interactive_file(source, tmp_path, group=1, davis_root=sample, frame=0)
+
+
+def test_davis_jpegs_read_as_opencv_reads_them() -> None:
+    """The truncation check leaves real DAVIS frames pixel-equal to OpenCV's own reader (every 5th frame
+    of every sample sequence)."""
+    import cv2
+
+    from rhmnet.data.io import read_image
+
+    frames = sorted(shared_path("data", "davis-sample", "JPEGImages", "480p").glob("*/*.jpg"))[::5]
+    assert frames
+    for path in frames:
+        expected = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        assert np.array_equal(read_image(path), expected), path
