@@ -3,7 +3,7 @@
 
 import sys
 
-from rhmnet.engine.cli import main
+from rhmnet.engine.cli import cli
 
 if __name__ == "__main__":
-    sys.exit(main(stage="pretrain", default_config="pre_training"))
+    sys.exit(cli(stage="pretrain", default_config="pre_training"))

@@ -3,7 +3,7 @@
 
 import sys
 
-from rhmnet.engine.cli import main
+from rhmnet.engine.cli import cli
 
 if __name__ == "__main__":
-    sys.exit(main(stage="video", default_config="video_training"))
+    sys.exit(cli(stage="video", default_config="video_training"))

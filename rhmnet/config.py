@@ -17,6 +17,8 @@ from typing import Any, Optional
 
 import yaml
 
+from rhmnet.errors import RHMNetError
+
 
 def _find_config_dir() -> Path:
     """The named experiment YAMLs: ``rhmnet/configs`` in an installed wheel, ``configs/`` in a checkout."""
@@ -30,7 +32,7 @@ def _find_config_dir() -> Path:
 CONFIG_DIR = _find_config_dir()
 
 
-class ConfigError(ValueError):
+class ConfigError(RHMNetError, ValueError):
     """Raised for unknown keys, wrong value types or missing config files."""
 
 

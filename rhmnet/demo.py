@@ -43,6 +43,7 @@ from rhmnet.dataprep.synthetic_videos import add_texture_spread_argument, make_s
 from rhmnet.engine.cli import setup_logging
 from rhmnet.engine.distributed import init_distributed
 from rhmnet.engine.trainer import RunOptions, run_training
+from rhmnet.errors import run_cli
 from rhmnet.evaluation.davis import evaluate_results
 from rhmnet.inference import VideoSegmenter
 from rhmnet.model import RHMNet
@@ -238,4 +239,4 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -13,16 +13,18 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import torch
 
+from rhmnet.errors import RHMNetError
 
-class OutputExistsError(ValueError):
+
+class OutputExistsError(RHMNetError, ValueError):
     """An output folder already holds results and ``--overwrite`` was not given, or it is not a folder."""
 
 
-class DeviceError(ValueError):
+class DeviceError(RHMNetError, ValueError):
     """A requested torch device that is invalid or not present on this machine."""
 
 
-class UnsafeNameError(ValueError):
+class UnsafeNameError(RHMNetError, ValueError):
     """A name read from a file (video, frame) would address a path outside its folder."""
 
 

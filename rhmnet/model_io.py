@@ -11,6 +11,7 @@ from typing import Any, Optional, Union
 import torch
 
 from rhmnet.config import Config, config_from_dict, load_config, merge_dict, parse_overrides
+from rhmnet.errors import RHMNetError
 from rhmnet.guards import file_mode, non_finite_tensors
 from rhmnet.model import RHMNet
 
@@ -31,7 +32,7 @@ _AUTHOR_PREFIXES = [
 ]
 
 
-class CheckpointError(ValueError):
+class CheckpointError(RHMNetError, ValueError):
     """A file that is not a usable RHMNet checkpoint."""
 
 

@@ -33,7 +33,8 @@ from rhmnet.data.io import (
     read_label_map,
     write_palette_png,
 )
-from rhmnet.evaluation.common import make_segmenter, run_cli, select_device
+from rhmnet.errors import run_cli
+from rhmnet.evaluation.common import make_segmenter, select_device
 from rhmnet.evaluation.davis import EvaluationError
 from rhmnet.evaluation.speed import SpeedMeter
 from rhmnet.guards import OutputExistsError, check_device, is_inside, prepare_output_dir

@@ -7,6 +7,7 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
+from rhmnet.config import ConfigError
 from rhmnet.data.coco import CocoScribbleDataset
 from rhmnet.data.davis import DavisScribbleDataset
 from rhmnet.data.mixing import MixedClipDataset
@@ -49,14 +50,14 @@ def build_train_dataset(cfg: Any, stage: str) -> Dataset:
             affine_range=tuple(coco.AFFINE_RANGE),
         )
     if stage != "video":
-        raise ValueError(f"unknown training stage {stage!r} (expected one of {', '.join(STAGES)})")
+        raise ConfigError(f"unknown training stage {stage!r} (expected one of {', '.join(STAGES)})")
     probabilities = list(data.SAMPLE_PROBABILITY)
     if len(probabilities) != 2:
-        raise ValueError(
+        raise ConfigError(
             f"DATASETS.SAMPLE_PROBABILITY must give [YouTube-VOS, DAVIS] weights, got {probabilities}"
         )
     if data.YTB.CLIP_LENGTH != data.DAVIS.CLIP_LENGTH:
-        raise ValueError(
+        raise ConfigError(
             f"DATASETS.YTB.CLIP_LENGTH ({data.YTB.CLIP_LENGTH}) and DATASETS.DAVIS.CLIP_LENGTH "
             f"({data.DAVIS.CLIP_LENGTH}) must match to batch clips together"
         )
@@ -67,7 +68,7 @@ def build_train_dataset(cfg: Any, stage: str) -> Dataset:
     )
     chosen = [(make(), p) for make, p in zip(factories, probabilities) if p > 0]
     if not chosen:
-        raise ValueError(f"DATASETS.SAMPLE_PROBABILITY {probabilities} selects no dataset")
+        raise ConfigError(f"DATASETS.SAMPLE_PROBABILITY {probabilities} selects no dataset")
     return MixedClipDataset(
         [d for d, _ in chosen],
         [p for _, p in chosen],

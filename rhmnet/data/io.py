@@ -11,12 +11,13 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from rhmnet.errors import RHMNetError
 from rhmnet.labels import BACKGROUND, remap_davis_eval_scribble, remap_ytb_eval_scribble
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-class DatasetError(ValueError):
+class DatasetError(RHMNetError, ValueError):
     """A dataset file or folder is missing, unreadable or inconsistent (the message names it)."""
 
 
@@ -149,9 +150,9 @@ def write_image(path: str | Path, image: np.ndarray, quality: int = 95) -> None:
 
 def _check_label_array(array: np.ndarray, path: str | Path) -> None:
     if array.ndim != 2:
-        raise ValueError(f"label map for {path} must be 2-D [H, W], got shape {array.shape}")
+        raise DatasetError(f"label map for {path} must be 2-D [H, W], got shape {array.shape}")
     if array.size and (array.min() < 0 or array.max() > 255):
-        raise ValueError(f"label map for {path} has values outside 0..255")
+        raise DatasetError(f"label map for {path} has values outside 0..255")
 
 
 def read_json(path: str | Path) -> Any:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rhmnet.config import ConfigError
 from rhmnet.data.base import SeededDataset
 from rhmnet.data.sample import Sample, flip_sample_in_time
 
@@ -27,16 +28,16 @@ class MixedClipDataset(SeededDataset):
     ) -> None:
         super().__init__()
         if not datasets:
-            raise ValueError("MixedClipDataset needs at least one dataset")
+            raise ConfigError("MixedClipDataset needs at least one dataset")
         if probabilities is None:  # proportional to the dataset sizes
             probabilities = [float(len(d)) for d in datasets]
         if len(probabilities) != len(datasets) or min(probabilities) < 0 or sum(probabilities) <= 0:
-            raise ValueError(
+            raise ConfigError(
                 f"need one non-negative sampling weight per dataset with a positive sum, got "
                 f"{list(probabilities)} for {len(datasets)} datasets"
             )
         if samples_per_epoch < 1:
-            raise ValueError(f"samples per epoch must be >= 1, got {samples_per_epoch}")
+            raise ConfigError(f"samples per epoch must be >= 1, got {samples_per_epoch}")
         total = float(sum(probabilities))
         self.datasets = list(datasets)
         self.probabilities = np.array([p / total for p in probabilities], dtype=np.float64)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rhmnet.config import ConfigError
 from rhmnet.data.augment import flip_frames_independently
 from rhmnet.labels import BACKGROUND, MAX_OBJECTS, clip_targets, relabel_selected
 
@@ -52,11 +53,11 @@ class ClipOptions:
     def __post_init__(self) -> None:
         self.crop_size = (int(self.crop_size[0]), int(self.crop_size[1]))
         if self.clip_length < 1:
-            raise ValueError(f"clip length must be >= 1, got {self.clip_length}")
+            raise ConfigError(f"clip length must be >= 1, got {self.clip_length}")
         if not 1 <= self.max_objects <= MAX_OBJECTS:
-            raise ValueError(f"MAX_OBJECT_NUM must be in 1..{MAX_OBJECTS}, got {self.max_objects}")
+            raise ConfigError(f"MAX_OBJECT_NUM must be in 1..{MAX_OBJECTS}, got {self.max_objects}")
         if min(self.crop_size) < 4 or any(s % 4 for s in self.crop_size):
-            raise ValueError(f"crop size must be positive multiples of 4, got {self.crop_size}")
+            raise ConfigError(f"crop size must be positive multiples of 4, got {self.crop_size}")
 
 
 def select_objects(

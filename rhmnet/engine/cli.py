@@ -25,8 +25,9 @@ from tqdm import tqdm
 
 from rhmnet.config import load_config
 from rhmnet.engine.checkpoints import checkpoint_dir
-from rhmnet.engine.distributed import DistContext, LaunchError, cleanup, init_distributed
-from rhmnet.engine.trainer import NonFiniteLossError, RunOptions, TrainingInterrupted, run_training
+from rhmnet.engine.distributed import DistContext, cleanup, init_distributed
+from rhmnet.engine.trainer import RunOptions, TrainingInterrupted, run_training
+from rhmnet.errors import run_cli
 
 log = logging.getLogger("rhmnet.train")
 
@@ -89,9 +90,7 @@ def setup_logging(ctx: DistContext) -> None:
 
 
 def main(stage: str, default_config: str, argv: Optional[list[str]] = None) -> int:
-    """Entry point of both training scripts; returns the exit status (1 with a one-line error for
-    configuration, data, checkpoint, launch and non-finite-loss problems; 128 + the signal number after
-    SIGTERM/SIGINT, once the resumable checkpoint is written)."""
+    """Train one stage; errors propagate to :func:`cli` (only the main process reports an interruption)."""
     args = parse_args(stage, default_config, argv)
     ctx: Optional[DistContext] = None
     try:
@@ -110,12 +109,15 @@ def main(stage: str, default_config: str, argv: Optional[list[str]] = None) -> i
                  result.state.epoch, result.iterations_per_second, peak)
         return 0
     except TrainingInterrupted as exc:
-        if ctx is None or ctx.is_main:
-            print(f"interrupted: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except (NonFiniteLossError, LaunchError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        if ctx is not None and not ctx.is_main:
+            return exc.exit_code
+        raise
     finally:
         if ctx is not None:
             cleanup(ctx)
+
+
+def cli(stage: str, default_config: str, argv: Optional[list[str]] = None) -> int:
+    """The training scripts' entry point: :func:`main` behind the shared error reporting
+    (exit status 0, 1 for a failed run, 2 for bad input, 128 + N after signal N; see ``rhmnet.errors``)."""
+    return run_cli(lambda args: main(stage, default_config, args), argv)

@@ -18,10 +18,12 @@ from typing import Any, Optional
 import torch
 import torch.distributed as dist
 
+from rhmnet.errors import RHMNetError
+
 log = logging.getLogger(__name__)
 
 
-class LaunchError(RuntimeError):
+class LaunchError(RHMNetError, RuntimeError):
     """Inconsistent launcher environment or device choice."""
 
 

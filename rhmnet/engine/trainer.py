@@ -67,6 +67,7 @@ from rhmnet.engine.distributed import DistContext, all_gather_object, all_reduce
 from rhmnet.engine.optim import build_optimizer, build_scheduler, skip_at
 from rhmnet.engine.step import forward_and_losses
 from rhmnet.engine.visualize import overlay_clip
+from rhmnet.errors import RHMNetError
 from rhmnet.losses import LossTerms
 from rhmnet.model_io import build_model, load_weights
 
@@ -76,12 +77,16 @@ TERM_NAMES = tuple(f.name for f in dataclasses.fields(LossTerms))
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-class NonFiniteLossError(RuntimeError):
-    """A loss term became NaN or Inf; training stops."""
+class NonFiniteLossError(RHMNetError, RuntimeError):
+    """A loss term became NaN or Inf; training stops (the run failed: exit status 1)."""
+
+    exit_code = 1
 
 
-class TrainingInterrupted(RuntimeError):
+class TrainingInterrupted(RHMNetError, RuntimeError):
     """SIGTERM/SIGINT stopped training after a resumable checkpoint was written."""
+
+    label = "interrupted"
 
     def __init__(self, signum: int, checkpoint: Optional[Path], iteration: int, resume_command: str) -> None:
         self.signum, self.checkpoint, self.iteration = signum, checkpoint, iteration
@@ -157,7 +162,7 @@ class Trainer:
         writer: Any = None,
     ) -> None:
         if stage not in STAGES:
-            raise ValueError(f"unknown training stage {stage!r} (expected one of {', '.join(STAGES)})")
+            raise ConfigError(f"unknown training stage {stage!r} (expected one of {', '.join(STAGES)})")
         self.cfg, self.stage, self.ctx = cfg, stage, ctx
         self.options = options or RunOptions()
         self.device = ctx.device
@@ -191,7 +196,7 @@ class Trainer:
             self.dataset, ctx, train.BATCH_SIZE, train.NUM_WORKERS, train.SEED, self.options.shuffle)
         self.iters_per_epoch = len(self.sampler) // train.BATCH_SIZE
         if self.iters_per_epoch < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"an epoch gives {len(self.sampler)} samples per process ({len(self.dataset)} over "
                 f"{ctx.world_size} processes), fewer than TRAIN.BATCH_SIZE={train.BATCH_SIZE}"
             )

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from rhmnet.config import Config, ConfigError, load_config
-from rhmnet.guards import DeviceError, OutputExistsError, UnsafeNameError, check_device
+from rhmnet.config import Config, load_config
+from rhmnet.guards import check_device
 from rhmnet.inference import InferenceSettings, VideoSegmenter
 
 CHECKPOINT_PATTERN = "pretrain_weights_{config}/pretrain_checkpoint_{epoch}.pth.tar"
@@ -141,27 +140,3 @@ def iterate_progress(items: Sequence, desc: str, enabled: bool = True) -> Iterat
     from tqdm import tqdm
 
     return iter(tqdm(items, desc=desc, disable=not enabled))
-
-
-def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
-    """Run ``main``; user errors (bad files, configs, checkpoints) print one clear message and exit 2."""
-    from rhmnet.data.io import DatasetError
-    from rhmnet.evaluation.davis import EvaluationError
-    from rhmnet.inference import InferenceError
-    from rhmnet.model_io import CheckpointError
-
-    try:
-        return main(argv)
-    except (
-        EvaluationError,
-        DatasetError,
-        ConfigError,
-        CheckpointError,
-        InferenceError,
-        DeviceError,
-        OutputExistsError,
-        UnsafeNameError,
-        FileNotFoundError,
-    ) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from rhmnet.errors import RHMNetError
 from rhmnet.evaluation.metrics import db_statistics, object_scores
 
 VOID_LABEL = 255
@@ -34,7 +35,7 @@ GLOBAL_COLUMNS = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Reca
 SEQUENCE_COLUMNS = ("Sequence", "J-Mean", "F-Mean")
 
 
-class EvaluationError(ValueError):
+class EvaluationError(RHMNetError, ValueError):
     """Inconsistent or missing evaluation input; the message names the file or folder."""
 
 

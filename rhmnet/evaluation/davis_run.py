@@ -26,6 +26,7 @@ from PIL import Image
 
 from rhmnet.config import Config
 from rhmnet.data.io import list_files, read_davis_eval_scribble, read_frame_like, read_image, write_palette_png
+from rhmnet.errors import run_cli
 from rhmnet.evaluation.common import (
     add_model_arguments,
     available_checkpoints,
@@ -33,7 +34,6 @@ from rhmnet.evaluation.common import (
     config_label,
     load_checkpoint_model,
     make_segmenter,
-    run_cli,
     select_device,
     summary_stats,
 )

@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from rhmnet.config import Config
 from rhmnet.data.io import DAVIS_PALETTE, read_frame_like, read_image, read_json, read_ytb_eval_scribble
+from rhmnet.errors import run_cli
 from rhmnet.evaluation.common import (
     add_model_arguments,
     available_checkpoints,
@@ -41,7 +42,6 @@ from rhmnet.evaluation.common import (
     config_label,
     load_checkpoint_model,
     make_segmenter,
-    run_cli,
     select_device,
 )
 from rhmnet.evaluation.davis import EvaluationError

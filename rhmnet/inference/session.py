@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from rhmnet.config import Config
+from rhmnet.errors import RHMNetError
 from rhmnet.labels import BACKGROUND, MAX_OBJECTS, NUM_CHANNELS
 from rhmnet.model import RHMNet
 from rhmnet.model.memory import MemoryBank, MemorySettings
@@ -26,7 +27,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 Frame = Union[np.ndarray, torch.Tensor]
 
 
-class InferenceError(ValueError):
+class InferenceError(RHMNetError, ValueError):
     """Bad input to the streaming API."""
 
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rhmnet.config import Config
+from rhmnet.config import Config, ConfigError
 from rhmnet.labels import MAX_OBJECTS
 from rhmnet.model.backbone import Backbone, load_imagenet_weights
 from rhmnet.model.embeddings import LevelEmbeddings, PositionEmbedding
@@ -77,7 +77,7 @@ class RHMNet(nn.Module):
         self.refine_layers = m.REFINE_LAYERS
         self.refine_threshold = list(m.TRANSFORMER.REFINE_THRESHOLD)
         if len(self.refine_threshold) != self.refine_layers + 1:
-            raise ValueError(
+            raise ConfigError(
                 f"MODEL.TRANSFORMER.REFINE_THRESHOLD needs {self.refine_layers + 1} values "
                 f"(one per decoder layer), got {self.refine_threshold}"
             )

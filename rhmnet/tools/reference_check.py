@@ -20,6 +20,7 @@ from typing import Any, Optional
 import torch
 
 from rhmnet.engine.step import forward_and_losses
+from rhmnet.errors import run_cli
 from rhmnet.inference import InferenceSettings, VideoSegmenter
 from rhmnet.model import RHMNet
 from rhmnet.model_io import author_to_ours, load_model
@@ -211,4 +212,4 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

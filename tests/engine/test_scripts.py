@@ -38,7 +38,7 @@ def test_non_finite_loss_stops_script(synthetic_roots: dict[str, Path], tmp_path
     """A NaN smoothness weight (edge weights exp(-nan)) makes the loss NaN at the first iteration."""
     done = run_script("video", ["--config", "demo", *tiny_overrides(synthetic_roots, tmp_path),
                                 "TRAIN.LOSS.SMOOTH.ALPHA=.nan"])
-    assert done.returncode == 1
+    assert done.returncode == 1  # 1: the run failed (not bad input)
     assert "error: non-finite loss at iteration 0" in done.stderr
     assert "smoothness" in done.stderr and "Traceback" not in done.stderr
 
@@ -69,4 +69,5 @@ def test_non_finite_loss_names_iteration_and_terms(synthetic_roots: dict[str, Pa
 
 def test_unknown_override_is_a_clear_error(tmp_path: Path) -> None:
     done = run_script("pretrain", ["--config", "demo", "TRAIN.NOT_A_KEY=1"])
-    assert done.returncode == 1 and "unknown config key: TRAIN.NOT_A_KEY" in done.stderr
+    assert done.returncode == 2 and "unknown config key: TRAIN.NOT_A_KEY" in done.stderr  # 2: bad input
+    assert "Traceback" not in done.stderr
