@@ -137,7 +137,7 @@ def test_cli_reports_the_interruption(monkeypatch: pytest.MonkeyPatch, tmp_path:
     monkeypatch.setattr(cli, "run_training", interrupted)
     monkeypatch.setattr(cli, "setup_logging", lambda ctx: None)  # keep the test session's logging as it is
     monkeypatch.setattr("sys.argv", ["train_script_video_training.py", "--config", "demo", "--overwrite"])
-    status = cli.main("video", "video_training", ["--config", "demo", "--overwrite", "--device", "cpu"])
+    status = cli.cli("video", "video_training", ["--config", "demo", "--overwrite", "--device", "cpu"])
     assert status == 143
     err = capsys.readouterr().err
     assert "SIGTERM received: stopped after iteration 7" in err
