@@ -49,11 +49,13 @@ def _open(path: Path) -> Image.Image:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """An RGB frame as uint8 [H, W, 3]."""
+    """An RGB frame as uint8 [H, W, 3], pixels as stored: an EXIF orientation tag is ignored, as by
+    ``PIL.Image.open(path).convert('RGB')`` (the authors' reader), so frames stay aligned with their
+    scribble files."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"missing image: {path}")
-    data = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    data = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if data is None:  # OpenCV could not decode it; let PIL try (and name the problem)
         return np.asarray(_open(path).convert("RGB"))
     return cv2.cvtColor(data, cv2.COLOR_BGR2RGB)
