@@ -1,7 +1,9 @@
 """Typed experiment configuration.
 
 The defaults mirror the authors' ``configs/default.py`` (same upper-case key names, so their experiment
-YAML files load unchanged); named experiments live in ``configs/<name>.yaml`` and are applied on top.
+YAML files load unchanged and, with ``TRAIN.LR_SCHEDULE: auto``, train with their scripts' schedules);
+named experiments live in ``configs/<name>.yaml`` and are applied on top. Keys kept only for their files
+(:data:`COMPAT_ONLY_VALUES`) accept the value their experiments use and reject any other.
 Command-line overrides use dotted ``KEY=value`` pairs, e.g. ``TRAIN.LR=1e-4 MODEL.HIDDEN_DIM=128``.
 Unknown keys are errors that name the offending key.
 """
