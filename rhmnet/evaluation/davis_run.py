@@ -161,8 +161,9 @@ def initial_labels(
     with Image.open(seq.frames[frame]) as image:
         width, height = image.size
     if raw.shape != (height, width):
+        which = "the first frame" if frame == 0 else f"the annotated frame {frame}"
         raise EvaluationError(
-            f"{source}: scribble is {raw.shape[1]}x{raw.shape[0]} but its frame "
+            f"{source}: scribble is {raw.shape[1]}x{raw.shape[0]} but {which} "
             f"{seq.frames[frame]} is {width}x{height}"
         )
     labels = prepare_scribble(raw, seq.num_objects, single_object)
