@@ -1,7 +1,9 @@
 """Typed experiment configuration.
 
 The defaults mirror the authors' ``configs/default.py`` (same upper-case key names, so their experiment
-YAML files load unchanged); named experiments live in ``configs/<name>.yaml`` and are applied on top.
+YAML files load unchanged and, with ``TRAIN.LR_SCHEDULE: auto``, train with their scripts' schedules);
+named experiments live in ``configs/<name>.yaml`` and are applied on top. Keys kept only for their files
+(:data:`COMPAT_ONLY_VALUES`) accept the value their experiments use and reject any other.
 Command-line overrides use dotted ``KEY=value`` pairs, e.g. ``TRAIN.LR=1e-4 MODEL.HIDDEN_DIM=128``.
 Unknown keys are errors that name the offending key.
 """
@@ -200,7 +202,9 @@ class TrainConfig:
     SKIP_INCREASE_STEP: int = 1000
     LR_DECREASE_STEP: int = 1000
     SAMPLES_PER_EPOCH: int = 10000
-    LR_SCHEDULE: str = "step"  # "step" (pre-training, StepLR) or "poly" (video stage)
+    # "auto": as the authors' scripts, poly for the video stage and StepLR for pre-training; or "poly" / "step"
+    LR_SCHEDULE: str = "auto"
+    ACCUMULATE_STEPS: int = 1  # micro-batches per optimiser step (fewer GPUs, same global batch and schedule)
     AMP: bool = False  # mixed precision on CUDA only
     GRAD_CLIP: float = 0.0  # 0 disables clipping
     SEED: int = 0
@@ -355,6 +359,52 @@ def _relative_base(path: Path, base: str) -> str:
     return str(sibling) if sibling.is_file() else base
 
 
+# Keys kept so that the authors' experiment files load unchanged, implemented for one value only: the
+# value their experiments use (their defaults; none of their YAML files sets another). Any other value is
+# rejected instead of being silently ignored.
+COMPAT_ONLY_VALUES: dict[str, Any] = {
+    "MODEL.TYPE": "TRANSFORMER",
+    "MODEL.MAX_CAPACITY": 100,
+    "MODEL.BACKBONE.VERSION": "v1",  # their "v2" (dilated) backbone is not implemented
+    "MODEL.TRANSFORMER.DETACH_INTER_LAYER": False,
+    "MODEL.DECODER.UPSAMPLE_LOGITS": True,
+    "MODEL.DECODER.SHORTCUT_DIMS": [256, 512, 1024],  # ours follow the backbone's feature widths
+    "MODEL.DECODER.ALIGN_CORNER": True,
+    "MODEL.DECODER.NORM": "gn",
+    "MODEL.DECODER.PRED_EDGE": False,
+    "MODEL.SCRIBBLE_PREDICTOR.OUT_DIM": 1,
+    "MODEL.SCRIBBLE_PREDICTOR.LAYERS": 3,
+    "MODEL.SCRIBBLE_PREDICTOR.NORM": "gn",
+    "DATASETS.ERODE": False,
+    "TRAIN.MODE": "clip",
+    "TRAIN.DEEP_SUPERVISION": True,  # False is not implemented (with REFINE_LAYERS=1 it changes nothing)
+    "TRAIN.LOSS.SMOOTH.WITH_SCRIBBLE": False,
+    "TRAIN.LOSS.SCRIBBLE_LOSS.USE_FOCAL_LOSS": True,  # the authors' code raises on False too
+}
+
+
+def _get(cfg: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def check_supported(cfg: Config) -> None:
+    """Raise a ConfigError naming the key when a compatibility-only key has a value that is not
+    implemented, or a value is outside what the code supports."""
+    for key, accepted in COMPAT_ONLY_VALUES.items():
+        value = _get(cfg, key)
+        if value != accepted:
+            raise ConfigError(
+                f"config key {key}: value {value!r} is not implemented (only {accepted!r}, the value of the "
+                f"authors' experiments, is supported)"
+            )
+    if cfg.TRAIN.LR_SCHEDULE not in ("auto", "poly", "step"):
+        raise ConfigError(f"config key TRAIN.LR_SCHEDULE: {cfg.TRAIN.LR_SCHEDULE!r} is not one of auto, poly, step")
+    if cfg.TRAIN.ACCUMULATE_STEPS < 1:
+        raise ConfigError(f"config key TRAIN.ACCUMULATE_STEPS: must be >= 1, got {cfg.TRAIN.ACCUMULATE_STEPS}")
+
+
 def load_config(name_or_path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """Default config, then the named/pathed YAML file (after the files it inherits from through
     ``BASE:``), then ``KEY=value`` overrides. ``NAME`` defaults to the file's name."""
@@ -369,7 +419,12 @@ def load_config(name_or_path: str | Path | None = None, overrides: list[str] | N
                 raise ConfigError(f"{source}: {exc}") from None
         if "NAME" not in chain[-1][1]:  # a NAME inherited from a base file would mix two runs' folders
             cfg.NAME = path.stem
+        try:
+            check_supported(cfg)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
     merge_dict(cfg, parse_overrides(overrides))
+    check_supported(cfg)
     check_values(cfg)
     return cfg
 
@@ -378,6 +433,7 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     """Rebuild a config saved with :meth:`Config.to_dict` (e.g. inside a checkpoint)."""
     cfg = Config()
     merge_dict(cfg, data)
+    check_supported(cfg)
     check_values(cfg)
     return cfg
 

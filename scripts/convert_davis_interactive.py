@@ -6,9 +6,10 @@ valid_scribbles{g}/{sequence}.bmp (+ a sidecar {sequence}.json recording the fra
       Scribbles/bear/001.json Scribbles/bear/002.json      # files: group = file number - 1
   python scripts/convert_davis_interactive.py --davis-root /datasets/DAVIS --out /datasets/DAVIS Scribbles/
 
-The evaluation initialises on frame 0. By default the first frame that carries strokes is rendered and a
-warning is printed when it is not frame 0 (its index is in the sidecar); --frame picks the frame to render
-(an error when it has no strokes). Background strokes (object_id 0) get the value N+1.
+By default the first frame that carries strokes is rendered (a note is printed when it is not frame 0);
+its index and the object count are in the sidecar, from which eval_davis.py initialises on that frame and
+propagates forwards and backwards; --frame picks the frame to render (an error when it has no strokes).
+Background strokes (object_id 0) get the value N+1.
 """
 
 from __future__ import annotations

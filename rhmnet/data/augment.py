@@ -24,14 +24,31 @@ MAX_CROP_TRIES = 21
 CROP_JITTER = 20  # pixels per frame of the crop window's random walk
 
 
+def _pil_nearest_sources(in_size: int, out_size: int) -> np.ndarray:
+    """Source index of each output pixel along one axis, as Pillow's NEAREST resize picks it: the sample
+    position starts at half a step (step = in/out) and advances by one step per pixel (summed in double
+    precision, in that order), then is truncated."""
+    step = in_size / out_size
+    increments = np.full(out_size, step, dtype=np.float64)
+    increments[0] = step * 0.5
+    return np.minimum(np.cumsum(increments).astype(np.int64), in_size - 1)
+
+
+def resize_label_nearest(label: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a label map to ``size`` = (width, height) exactly as ``PIL.Image.resize(size, NEAREST)``
+    does (the authors' label resizing). OpenCV's INTER_NEAREST samples half a pixel off from it."""
+    width, height = size
+    rows = _pil_nearest_sources(label.shape[0], height)
+    cols = _pil_nearest_sources(label.shape[1], width)
+    return np.ascontiguousarray(label[rows[:, None], cols[None, :]])
+
+
 def resize_pair(image: np.ndarray, label: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Resize a frame (bilinear) and its label map (nearest) to ``size`` = (width, height)."""
+    """Resize a frame (OpenCV bilinear) and its label map (PIL nearest, as the authors) to ``size`` =
+    (width, height)."""
     if (image.shape[1], image.shape[0]) == size:
         return image, label
-    return (
-        cv2.resize(image, size, interpolation=cv2.INTER_LINEAR),
-        cv2.resize(label, size, interpolation=cv2.INTER_NEAREST),
-    )
+    return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR), resize_label_nearest(label, size)
 
 
 def resize_short_side(image: np.ndarray, label: np.ndarray, short_side: int) -> tuple[np.ndarray, np.ndarray]:
@@ -84,6 +101,38 @@ def _about_center(matrix: np.ndarray, cx: float, cy: float) -> np.ndarray:
     return back @ matrix @ to_origin
 
 
+# imgaug 0.4.0 turns its y-shear into an x-shear by rotating with this rounded value of pi / 2
+IMGAUG_HALF_PI = 3.141592 / 2
+
+
+def skimage_affine(
+    scale: tuple[float, float] = (1.0, 1.0), rotation: float = 0.0, shear: float = 0.0,
+    translation: tuple[float, float] = (0.0, 0.0),
+) -> np.ndarray:
+    """3x3 matrix of scikit-image's ``AffineTransform(scale, rotation, shear, translation)`` in the
+    convention of scikit-image 0.19 (the authors' version; angles in radians, x to the right, y down):
+    the shear angle is added to the rotation of the y basis vector."""
+    sx, sy = scale
+    return np.array([
+        [sx * math.cos(rotation), -sy * math.sin(rotation + shear), translation[0]],
+        [sx * math.sin(rotation), sy * math.cos(rotation + shear), translation[1]],
+        [0.0, 0.0, 1.0],
+    ])
+
+
+def imgaug_shear_matrix(shear_deg: float) -> np.ndarray:
+    """Linear part (3x3, about the origin) of imgaug 0.4.0's ``Affine(shear=(a, b))`` for a sampled angle.
+
+    A tuple samples one angle s and uses it as x- and y-shear. imgaug builds the y-shear as a skimage
+    shear between rotations by -pi/2 and +pi/2, then applies skimage's x-shear: the result is
+    ``[[cos s - sin^2 s, -sin s], [sin s cos s, cos s]]`` (determinant cos^2 s), close to a rotation by s.
+    """
+    s = math.radians(shear_deg)
+    y_shear = skimage_affine(rotation=IMGAUG_HALF_PI) @ skimage_affine(shear=s) @ skimage_affine(
+        rotation=-IMGAUG_HALF_PI)
+    return skimage_affine(shear=s) @ y_shear
+
+
 def random_affine_matrix(
     height: int,
     width: int,
@@ -94,9 +143,10 @@ def random_affine_matrix(
     translate: int = 15,
     scale: tuple[float, float] = (0.8, 1.2),
 ) -> np.ndarray:
-    """A 2x3 affine matrix: rotation (±``rotate``°), x-shear (±``shear``°), translation (±``translate``
-    px, x and y drawn separately) and scaling (x and y drawn separately), each applied with probability
-    ``p``, in random order, about the image centre."""
+    """A 2x3 affine matrix mapping input to output pixels, as the authors' imgaug 0.4.0 pipeline: rotation
+    (±``rotate``°), shear (one angle in ±``shear``° used as x- and y-shear, :func:`imgaug_shear_matrix`),
+    translation (±``translate`` px, x and y drawn separately) and scaling (x and y drawn separately), each
+    applied with probability ``p``, in random order, about the image centre ((W-1)/2, (H-1)/2)."""
     cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
     steps: list[np.ndarray] = []
     if rng.random() < p:
@@ -104,8 +154,7 @@ def random_affine_matrix(
         cos, sin = math.cos(angle), math.sin(angle)
         steps.append(_about_center(np.array([[cos, -sin, 0], [sin, cos, 0], [0, 0, 1.0]]), cx, cy))
     if rng.random() < p:
-        tan = math.tan(math.radians(rng.uniform(-shear, shear)))
-        steps.append(_about_center(np.array([[1, tan, 0], [0, 1, 0], [0, 0, 1.0]]), cx, cy))
+        steps.append(_about_center(imgaug_shear_matrix(rng.uniform(-shear, shear)), cx, cy))
     if rng.random() < p:
         tx, ty = rng.integers(-translate, translate + 1, size=2)
         steps.append(np.array([[1, 0, tx], [0, 1, ty], [0, 0, 1.0]]))

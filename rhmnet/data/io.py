@@ -61,7 +61,9 @@ def jpeg_is_complete(data: bytes) -> bool:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """An RGB frame as uint8 [H, W, 3]; a truncated JPEG is a DatasetError, not a half-grey frame."""
+    """An RGB frame as uint8 [H, W, 3], pixels as stored: an EXIF orientation tag is ignored, as by
+    ``PIL.Image.open(path).convert('RGB')`` (the authors' reader), so frames stay aligned with their
+    scribble files. A truncated JPEG is a DatasetError, not a half-grey frame."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"missing image: {path}")
@@ -71,7 +73,7 @@ def read_image(path: str | Path) -> np.ndarray:
         raise DatasetError(f"cannot read {path}: {exc}") from None
     if raw[:2] == b"\xff\xd8" and not jpeg_is_complete(raw):
         raise DatasetError(f"{path}: truncated JPEG (no end-of-image marker after the last scan)")
-    data = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_COLOR)
+    data = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if data is None:  # OpenCV could not decode it; let PIL try (and name the problem)
         return np.asarray(_open(path).convert("RGB"))
     return cv2.cvtColor(data, cv2.COLOR_BGR2RGB)

@@ -5,14 +5,14 @@ Input: ``{"sequence": str, "scribbles": [per frame: [{"path": [[x, y], ...] (nor
 ``valid_scribbles{g}/{sequence}.bmp`` (object n = n, background = N+1, 0 = unlabeled) for one annotated
 frame, plus a sidecar ``valid_scribbles{g}/{sequence}.json`` recording which frame it is.
 
-The evaluation protocol initialises on frame 0 with this scribble. The human strokes of a DAVIS file
-often sit on another frame (frame 39 in ``bear/001.json``): by default the first frame with strokes is
-rendered, the sidecar records its index and a warning is issued when it is not 0, so that an evaluation
-can start from that frame (or the user can pick ``frame=0`` to demand strokes there).
+The human strokes of a DAVIS file often sit on a frame other than 0 (frame 39 in ``bear/001.json``): by
+default the first frame with strokes is rendered and the sidecar records its index; ``eval_davis.py``
+then initialises on that frame and propagates forwards and backwards from it (``frame=0`` demands strokes
+on frame 0 instead).
 
 Human DAVIS files may hold no background stroke (``bear/001.json`` has none). The authors' evaluation
-reader takes the largest value as background, which would then erase the highest object: read such files
-with ``read_davis_eval_scribble(path, num_objects=N)`` (a warning is issued when this happens).
+reader takes the largest value as background, which would then erase the highest object: ``eval_davis.py``
+reads such files with the sidecar's object count (``read_davis_eval_scribble(path, num_objects=N)``).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from rhmnet.labels import MAX_OBJECTS
 
 
 class ScribbleFrameWarning(UserWarning):
-    """The rendered scribble does not belong to frame 0 (the frame the evaluation initialises on), or
-    has no background stroke."""
+    """The rendered scribble does not belong to frame 0, or has no background stroke (informational:
+    ``eval_davis.py`` handles both through the sidecar)."""
 
 
 @dataclass(frozen=True)
@@ -170,15 +170,15 @@ def convert_interactive_file(
     )
     if not (scribble == objects + 1).any():
         warnings.warn(
-            f"{sequence}: {json_path} frame {frame} has no background stroke; read the result with "
-            f"read_davis_eval_scribble(..., num_objects={objects}) (the largest value is an object)",
+            f"{sequence}: {json_path} frame {frame} has no background stroke; eval_davis.py reads it with the "
+            f"object count of {sidecar}; elsewhere use read_davis_eval_scribble(..., num_objects={objects})",
             ScribbleFrameWarning,
             stacklevel=2,
         )
     if frame != 0:
         warnings.warn(
-            f"{sequence}: the scribble of {json_path} is on frame {frame}, not frame 0; the "
-            f"evaluation initialises on frame 0 (the frame index is recorded in {sidecar})",
+            f"{sequence}: the scribble of {json_path} is on frame {frame}, not frame 0 (recorded in "
+            f"{sidecar}; eval_davis.py propagates forwards and backwards from it)",
             ScribbleFrameWarning,
             stacklevel=2,
         )

@@ -84,9 +84,11 @@ class WorkerSeeder:
 
 
 def build_loader(
-    dataset: Dataset, ctx: DistContext, batch_size: int, num_workers: int, seed: int, shuffle: bool = True
+    dataset: Dataset, ctx: DistContext, batch_size: int, num_workers: int, seed: int, shuffle: bool = True,
+    pin_memory: bool = True,
 ) -> tuple[DataLoader, ResumableSampler, torch.Generator]:
-    """The training loader (drop_last, non-persistent workers), its sampler, and the generator whose seed
+    """The training loader (drop_last, non-persistent workers, pinned memory when ``pin_memory`` and the
+    device is CUDA: TRAIN.PIN_MEMORY), its sampler, and the generator whose seed
     :func:`start_epoch` sets per (rank, epoch) so worker seeds are reproducible and never consume the
     global torch generator."""
     sampler = ResumableSampler(dataset, ctx.world_size, ctx.rank, shuffle, seed)
@@ -96,7 +98,7 @@ def build_loader(
         batch_size=batch_size,
         sampler=sampler,
         num_workers=num_workers,
-        pin_memory=ctx.device.type == "cuda",
+        pin_memory=pin_memory and ctx.device.type == "cuda",
         drop_last=True,
         worker_init_fn=WorkerSeeder() if num_workers > 0 else None,
         generator=generator,

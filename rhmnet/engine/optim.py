@@ -1,6 +1,11 @@
 """Optimiser and the per-iteration schedules: learning rate and the frame-gap ("skip") curriculum.
 
-Both schedules are pure functions of the global iteration, so a resumed run follows them exactly.
+Both schedules are pure functions of the global iteration, so a resumed run follows them exactly. An
+iteration is one optimiser step: with ``TRAIN.ACCUMULATE_STEPS = k`` it spans k micro-batches, so the
+schedules count optimiser steps and one GPU with k = 4 follows the paper's 4-GPU schedule.
+
+``TRAIN.LR_SCHEDULE: auto`` (the default) picks what the authors' scripts hard-code: ``poly`` for the video
+stage (``train_script_video_training.py``) and ``step`` for pre-training (``train_script_pretrain.py``).
 
 - ``poly`` (video stage): during iteration ``i`` (0-based) the rate is ``LR * (1 - n/total)^0.9`` with
   ``n`` the largest multiple of ``LR_DECREASE_STEP`` not above ``i + 1``: as in the authors' loop, the
@@ -35,19 +40,29 @@ def param_groups(model: nn.Module, cfg: Config) -> list[dict]:
 
 
 def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
-    """AdamW (paper) or Adam over :func:`param_groups` with TRAIN.WEIGHT_DECAY."""
+    """Over :func:`param_groups`, as the authors: AdamW (paper) with TRAIN.WEIGHT_DECAY, or Adam without
+    weight decay (their Adam ignores TRAIN.WEIGHT_DECAY; eps 1e-8, betas (0.9, 0.999))."""
     groups = param_groups(model, cfg)
     name = cfg.TRAIN.OPTIMIZER
     if name == "AdamW":
         return torch.optim.AdamW(groups, lr=cfg.TRAIN.LR, weight_decay=cfg.TRAIN.WEIGHT_DECAY)
     if name == "Adam":
-        return torch.optim.Adam(groups, lr=cfg.TRAIN.LR, weight_decay=cfg.TRAIN.WEIGHT_DECAY)
+        return torch.optim.Adam(groups, lr=cfg.TRAIN.LR, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     raise ValueError(f"TRAIN.OPTIMIZER {name!r} is not supported (use AdamW or Adam)")
 
 
-def lr_factor(cfg: Config, iters_per_epoch: int) -> Callable[[int], float]:
-    """Multiplier of the base rates for iteration ``i`` (see the module docstring)."""
+def resolve_schedule(cfg: Config, stage: str) -> str:
+    """The learning-rate schedule of ``stage``: TRAIN.LR_SCHEDULE, with ``auto`` resolved as the authors'
+    scripts do (poly for ``video``, step for ``pretrain``)."""
     schedule = cfg.TRAIN.LR_SCHEDULE
+    if schedule == "auto":
+        return "poly" if stage == "video" else "step"
+    return schedule
+
+
+def lr_factor(cfg: Config, iters_per_epoch: int, stage: str = "video") -> Callable[[int], float]:
+    """Multiplier of the base rates for iteration (optimiser step) ``i`` (see the module docstring)."""
+    schedule = resolve_schedule(cfg, stage)
     total = cfg.TRAIN.EPOCH * iters_per_epoch
     if schedule == "poly":
         step = cfg.TRAIN.LR_DECREASE_STEP
@@ -64,16 +79,18 @@ def lr_factor(cfg: Config, iters_per_epoch: int) -> Callable[[int], float]:
         if size < 1:
             raise ValueError(f"TRAIN.STEP_SIZE must be >= 1, got {size}")
         return lambda i: STEP_GAMMA ** ((i // iters_per_epoch) // size)
-    raise ValueError(f"TRAIN.LR_SCHEDULE {schedule!r} is not supported (use poly or step)")
+    raise ValueError(f"TRAIN.LR_SCHEDULE {schedule!r} is not supported (use auto, poly or step)")
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Config, iters_per_epoch: int) -> LambdaLR:
-    """A scheduler to step once per iteration, after the optimiser step."""
-    return LambdaLR(optimizer, lr_factor(cfg, iters_per_epoch))
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: Config, iters_per_epoch: int, stage: str = "video"
+) -> LambdaLR:
+    """A scheduler to step once per optimiser step, after it."""
+    return LambdaLR(optimizer, lr_factor(cfg, iters_per_epoch, stage))
 
 
 def skip_at(iteration: int, cfg: Config) -> int:
-    """Frame-gap curriculum after ``iteration`` completed iterations: INIT_SKIP, plus one every
+    """Frame-gap curriculum after ``iteration`` completed iterations (optimiser steps): INIT_SKIP, plus one every
     SKIP_INCREASE_STEP iterations, up to MAX_SKIP (never lowered below INIT_SKIP)."""
     t = cfg.TRAIN
     if t.SKIP_INCREASE_STEP < 1 or t.INIT_SKIP >= t.MAX_SKIP:

@@ -1,9 +1,14 @@
 """The training loop shared by the pre-training and video-training scripts.
 
-Per iteration: forward (and the no-gradient reversed pass when the consistency loss is on), every loss
-term averaged over the processes and checked (a NaN/Inf stops the run naming the iteration and the
-terms), backward (mixed precision on CUDA when TRAIN.AMP), optional gradient clipping (TRAIN.GRAD_CLIP),
-optimiser step, schedule step. Every term is written per iteration to ``train_log.jsonl`` in the
+Per iteration (one optimiser step over TRAIN.ACCUMULATE_STEPS = k micro-batches): for each micro-batch,
+forward (and the no-gradient reversed pass when the consistency loss is on; never in pre-training, as in
+the authors' pre-training script) and backward of the total loss divided by k (mixed precision on CUDA
+when TRAIN.AMP; under DDP the gradients are all-reduced on the last micro-batch only); then every loss term
+averaged over the micro-batches and processes and checked (a NaN/Inf stops the run naming the iteration
+and the terms), optional gradient clipping (TRAIN.GRAD_CLIP), optimiser step, schedule step. One process
+with k micro-batches of B clips computes the same step as k processes with B clips each.
+
+Every term is written per iteration to ``train_log.jsonl`` in the
 checkpoint folder and, when TRAIN.TENSORBOARD and ``tensorboard`` is installed, to TensorBoard (with
 prediction overlays every LOG_INTERVAL iterations); rank 0 shows a tqdm bar and logs a line every
 LOG_INTERVAL iterations.
@@ -23,6 +28,7 @@ after the same iteration.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
@@ -33,6 +39,7 @@ import shlex
 import signal
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -44,7 +51,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from rhmnet.config import Config, ConfigError
+from rhmnet.config import Config, ConfigError, LossConfig
 from rhmnet.data.build import STAGES, build_train_dataset, set_skip
 from rhmnet.engine.checkpoints import (
     LAST_CHECKPOINT,
@@ -64,7 +71,7 @@ from rhmnet.engine.checkpoints import (
 )
 from rhmnet.engine.data import EpochSeededDataset, build_loader, derive_seed, start_epoch, to_device
 from rhmnet.engine.distributed import DistContext, all_gather_object, all_reduce_mean
-from rhmnet.engine.optim import build_optimizer, build_scheduler, skip_at
+from rhmnet.engine.optim import build_optimizer, build_scheduler, resolve_schedule, skip_at
 from rhmnet.engine.step import forward_and_losses
 from rhmnet.engine.visualize import overlay_clip
 from rhmnet.errors import RHMNetError
@@ -142,6 +149,28 @@ class TrainResult:
     iterations_per_second: float = 0.0
 
 
+def stage_loss_config(cfg: Config, stage: str) -> LossConfig:
+    """The loss settings of ``stage``: pre-training never computes the consistency loss (the authors'
+    pre-training script has none), whatever TRAIN.LOSS.CONSISTENCY.WEIGHT says."""
+    loss = cfg.TRAIN.LOSS
+    if stage == "pretrain" and loss.CONSISTENCY.WEIGHT != 0:
+        log.warning("TRAIN.LOSS.CONSISTENCY.WEIGHT=%g is ignored in pre-training (as in the authors' code)",
+                    loss.CONSISTENCY.WEIGHT)
+        loss = copy.deepcopy(loss)
+        loss.CONSISTENCY.WEIGHT = 0.0
+    return loss
+
+
+def _groups(batches: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive groups of ``size`` items (an incomplete last group is dropped)."""
+    group: list[Any] = []
+    for item in batches:
+        group.append(item)
+        if len(group) == size:
+            yield group
+            group = []
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices)."""
     random.seed(seed)
@@ -193,18 +222,30 @@ class Trainer:
         base = dataset if dataset is not None else build_train_dataset(cfg, stage)
         self.dataset = EpochSeededDataset(base, train.SEED)
         self.loader, self.sampler, self.generator = build_loader(
-            self.dataset, ctx, train.BATCH_SIZE, train.NUM_WORKERS, train.SEED, self.options.shuffle)
-        self.iters_per_epoch = len(self.sampler) // train.BATCH_SIZE
+            self.dataset, ctx, train.BATCH_SIZE, train.NUM_WORKERS, train.SEED, self.options.shuffle,
+            pin_memory=train.PIN_MEMORY)
+        self.accumulate = train.ACCUMULATE_STEPS
+        if self.accumulate < 1:
+            raise ConfigError(f"TRAIN.ACCUMULATE_STEPS must be >= 1, got {self.accumulate}")
+        # iterations are optimiser steps of ACCUMULATE_STEPS micro-batches each
+        self.iters_per_epoch = len(self.sampler) // train.BATCH_SIZE // self.accumulate
         if self.iters_per_epoch < 1:
             raise ConfigError(
                 f"an epoch gives {len(self.sampler)} samples per process ({len(self.dataset)} over "
-                f"{ctx.world_size} processes), fewer than TRAIN.BATCH_SIZE={train.BATCH_SIZE}"
+                f"{ctx.world_size} processes), fewer than TRAIN.BATCH_SIZE x TRAIN.ACCUMULATE_STEPS = "
+                f"{train.BATCH_SIZE} x {self.accumulate}"
             )
         self.total_iters = train.EPOCH * self.iters_per_epoch
         self._check_max_iters()
+        self.loss_cfg = stage_loss_config(cfg, stage)
+        if ctx.is_main:
+            log.info("%s: %d process(es) x %d clips x %d accumulation step(s) = global batch %d; %d optimiser "
+                     "steps per epoch; learning-rate schedule %s", stage, ctx.world_size, train.BATCH_SIZE,
+                     self.accumulate, ctx.world_size * train.BATCH_SIZE * self.accumulate, self.iters_per_epoch,
+                     resolve_schedule(cfg, stage))
 
         self.optimizer = build_optimizer(self.net, cfg)
-        self.scheduler = build_scheduler(self.optimizer, cfg, self.iters_per_epoch)
+        self.scheduler = build_scheduler(self.optimizer, cfg, self.iters_per_epoch, stage)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
         self.state = TrainState(0, self.iters_per_epoch, ctx.world_size, train.BATCH_SIZE, skip_at(0, cfg))
         rng = self._load_training_state(plan) if plan is not None and plan.mode == "exact" else None
@@ -284,8 +325,8 @@ class Trainer:
         try:
             while state.iteration < stop_at:
                 epoch, before = state.epoch, state.iteration
-                for batch in self._epoch_batches(epoch, state.batch_in_epoch):
-                    record = self._train_step(batch, epoch)
+                for micro_batches in _groups(self._epoch_batches(epoch, state.batch_in_epoch), self.accumulate):
+                    record = self._train_step(micro_batches, epoch)
                     result.history.append(record)
                     first_done = first_done or (time.perf_counter(), state.iteration)
                     self._report(record, bar, log_file)
@@ -316,25 +357,40 @@ class Trainer:
         return result
 
     def _epoch_batches(self, epoch: int, start_batch: int):
-        """Batches of ``epoch`` from ``start_batch`` on, with the dataset's skip as an uninterrupted run
-        would have it (workers copy the dataset when the iterator starts)."""
+        """Micro-batches of ``epoch`` from optimiser step ``start_batch`` on, with the dataset's skip as an
+        uninterrupted run would have it (workers copy the dataset when the iterator starts)."""
         cfg, first = self.cfg, epoch * self.iters_per_epoch
         workers = cfg.TRAIN.NUM_WORKERS > 0
         set_skip(self.dataset, skip_at(first if workers else first + start_batch, cfg))
         batches = start_epoch(self.loader, self.sampler, self.generator, self.ctx, cfg.TRAIN.SEED, epoch,
-                              start_batch)
+                              start_batch * self.accumulate)
         set_skip(self.dataset, skip_at(first + start_batch, cfg))  # the main process's copy
         return batches
 
-    def _train_step(self, batch: dict[str, Any], epoch: int) -> dict[str, float]:
-        """One optimisation step; returns the logged record (loss terms averaged over processes)."""
+    def _micro_step(self, batch: dict[str, Any], last: bool) -> tuple[torch.Tensor, Any]:
+        """Forward and backward of one micro-batch (loss divided by the accumulation count); gradients are
+        synchronised across processes only on the ``last`` micro-batch. Returns the detached loss terms."""
+        sync = last or not self.ctx.distributed
+        with contextlib.nullcontext() if sync else self.model.no_sync():
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+                terms, out, _ = forward_and_losses(self.model, batch, self.loss_cfg)
+            loss = terms.total if self.accumulate == 1 else terms.total / self.accumulate
+            self.scaler.scale(loss).backward()
+        return torch.stack([getattr(terms, name).detach().float() for name in TERM_NAMES]), out
+
+    def _train_step(self, micro_batches: list[dict[str, Any]], epoch: int) -> dict[str, float]:
+        """One optimisation step over the micro-batches; returns the logged record (loss terms averaged
+        over micro-batches and processes)."""
         cfg, state = self.cfg, self.state
         index = state.iteration
-        batch = to_device(batch, self.device)
         lrs = [group["lr"] for group in self.optimizer.param_groups]
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-            terms, out, _ = forward_and_losses(self.model, batch, cfg.TRAIN.LOSS)
-        values = torch.stack([getattr(terms, name).detach().float() for name in TERM_NAMES])
+        self.optimizer.zero_grad(set_to_none=True)
+        values = None
+        for m, batch in enumerate(micro_batches):
+            batch = to_device(batch, self.device)
+            micro_values, out = self._micro_step(batch, last=m == len(micro_batches) - 1)
+            values = micro_values if values is None else values + micro_values
+        values = values / len(micro_batches)
         flag = torch.tensor([float(self._signal is not None)], device=values.device)
         reduced = all_reduce_mean(torch.cat([values, flag]), self.ctx).tolist()
         floats = dict(zip(TERM_NAMES, reduced[:-1]))
@@ -347,8 +403,6 @@ class Trainer:
                 f"{', '.join(bad)} not finite ({shown}); stopping. Try a lower TRAIN.LR, "
                 f"TRAIN.GRAD_CLIP > 0 or TRAIN.AMP=False; checkpoints so far are in {self.folder}"
             )
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(terms.total).backward()
         if cfg.TRAIN.GRAD_CLIP > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.TRAIN.GRAD_CLIP)

@@ -5,6 +5,13 @@ Layout read (DAVIS 2017 trainval release plus scribbles)::
     ROOT/JPEGImages/480p/<seq>/<frame>.jpg      ROOT/Annotations/480p/<seq>/<frame>.png
     ROOT/ImageSets/<2016|2017>/<set>.txt        ROOT/valid_scribbles{g}/<seq>.bmp   (g = 0..4)
 
+A scribble converted from the DAVIS interactive files (``scripts/convert_davis_interactive.py``) has a
+sidecar ``<seq>.json`` beside it giving its object count and the frame its strokes are drawn on. Such a
+scribble is read with that object count (it may have no background stroke) and, when it is not on frame 0,
+the sequence is segmented from that frame forwards to the end and, with a fresh memory, backwards to frame
+0 (the DAVIS interactive protocol); the annotated frame's result comes from the forward pass. Without a
+sidecar (the authors' files) the scribble belongs to frame 0 and its largest value is the background.
+
 Written, per checkpoint and scribble set, under ``--save_path``::
 
     <config>_<epoch>_davis<YY>_<set>_<scribbles>/<seq>/<frame>.png      palette PNG predictions
@@ -25,7 +32,15 @@ import torch
 from PIL import Image
 
 from rhmnet.config import Config
-from rhmnet.data.io import list_files, read_davis_eval_scribble, read_frame_like, read_image, write_palette_png
+from rhmnet.data.io import (
+    DatasetError,
+    list_files,
+    read_davis_eval_scribble,
+    read_frame_like,
+    read_image,
+    read_json,
+    write_palette_png,
+)
 from rhmnet.errors import run_cli
 from rhmnet.evaluation.common import (
     add_model_arguments,
@@ -101,6 +116,32 @@ def scribble_sets(root: Path, scribbles: str | None) -> list[tuple[str, Path]]:
     )
 
 
+@dataclass
+class InitialScribble:
+    """The label map the segmentation starts from and the index of the frame it belongs to."""
+
+    labels: np.ndarray
+    frame: int = 0
+
+
+def read_sidecar(scribble_path: Path, num_frames: int) -> tuple[int, int] | None:
+    """(annotated frame, object count) from the sidecar ``<seq>.json`` of a converted interactive scribble,
+    or None when there is none (the authors' scribble files)."""
+    sidecar = scribble_path.with_suffix(".json")
+    if not sidecar.is_file():
+        return None
+    try:
+        data = read_json(sidecar)
+    except DatasetError as exc:
+        raise EvaluationError(str(exc)) from None
+    frame, objects = (data.get(key) if isinstance(data, dict) else None for key in ("frame", "num_objects"))
+    if not isinstance(frame, int) or not isinstance(objects, int) or objects < 1:
+        raise EvaluationError(f"{sidecar}: expected integer 'frame' and 'num_objects' (>= 1) entries")
+    if not 0 <= frame < num_frames:
+        raise EvaluationError(f"{sidecar}: frame {frame} outside the sequence's {num_frames} frames")
+    return frame, objects
+
+
 def prepare_scribble(raw: np.ndarray, num_objects: int, single_object: bool) -> np.ndarray:
     """Keep object ids 1..num_objects (1 for DAVIS-2016) and the background 11; everything else unlabeled."""
     top = 1 if single_object else num_objects
@@ -110,8 +151,10 @@ def prepare_scribble(raw: np.ndarray, num_objects: int, single_object: bool) -> 
 
 def initial_labels(
     seq: DavisSequence, scribble_dir: Path | None, with_bg: bool, single_object: bool
-) -> np.ndarray:
-    """Frame-0 label map: the scribble ``<dir>/<seq>.bmp``, or the first annotation (``--mask_init``)."""
+) -> InitialScribble:
+    """The starting label map: the scribble ``<dir>/<seq>.bmp`` (on frame 0, or on the frame its sidecar
+    names), or the first annotation (``--mask_init``)."""
+    frame = 0
     if scribble_dir is None:
         raw = read_labels(seq.annotations[0])
         raw = np.where(raw == VOID_LABEL, 0, raw)
@@ -120,36 +163,45 @@ def initial_labels(
         source = scribble_dir / f"{seq.name}.bmp"
         if not source.is_file():
             raise EvaluationError(f"missing scribble for sequence {seq.name!r}: {source}")
-        raw = read_davis_eval_scribble(source, with_bg=with_bg)
-    with Image.open(seq.frames[0]) as first:
-        width, height = first.size
+        sidecar = read_sidecar(source, len(seq.frames))
+        frame, objects = sidecar if sidecar is not None else (0, None)
+        raw = read_davis_eval_scribble(source, with_bg=with_bg, num_objects=objects)
+    with Image.open(seq.frames[frame]) as image:
+        width, height = image.size
     if raw.shape != (height, width):
+        which = "the first frame" if frame == 0 else f"the annotated frame {frame}"
         raise EvaluationError(
-            f"{source}: scribble is {raw.shape[1]}x{raw.shape[0]} but the first frame "
-            f"{seq.frames[0]} is {width}x{height}"
+            f"{source}: scribble is {raw.shape[1]}x{raw.shape[0]} but {which} "
+            f"{seq.frames[frame]} is {width}x{height}"
         )
     labels = prepare_scribble(raw, seq.num_objects, single_object)
     if not ((labels >= 1) & (labels <= seq.num_objects)).any():
         raise EvaluationError(f"{source}: no object scribble (values 1..{seq.num_objects}) for {seq.name!r}")
-    return labels
+    return InitialScribble(labels, frame)
 
 
 def segment_sequence(
     segmenter: VideoSegmenter,
     seq: DavisSequence,
-    labels: np.ndarray,
+    start: InitialScribble,
     out_dir: Path,
     meter: SpeedMeter,
     record_name: str | None = None,
 ) -> None:
-    """Initialise on frame 0, step every frame (frame 0 included) and write palette PNGs."""
-    frame0 = read_image(seq.frames[0])
-    segmenter.initialize(frame0, labels, num_objects=seq.num_objects)
+    """Initialise on the annotated frame, step every frame from it to the end (it included) and, when it is
+    not frame 0, re-initialise and step from it back to frame 0; write one palette PNG per frame."""
+    first = read_image(seq.frames[start.frame])
+    passes = [range(start.frame, len(seq.frames))]
+    if start.frame > 0:
+        passes.append(range(start.frame, -1, -1))
     with meter.video(record_name or seq.name) as record:
-        for t, path in enumerate(seq.frames):
-            frame = frame0 if t == 0 else read_frame_like(path, frame0.shape)
-            result = meter.step(record, lambda f=frame, n=t: segmenter.step(f, frame_num=n))
-            write_palette_png(out_dir / f"{path.stem}.png", result.labels)
+        for index, order in enumerate(passes):
+            segmenter.initialize(first, start.labels, num_objects=seq.num_objects)
+            for n, t in enumerate(order):
+                frame = first if t == start.frame else read_frame_like(seq.frames[t], first.shape)
+                result = meter.step(record, lambda f=frame, k=n: segmenter.step(f, frame_num=k))
+                if index == 0 or t != start.frame:  # the annotated frame: forward result
+                    write_palette_png(out_dir / f"{seq.frames[t].stem}.png", result.labels)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -246,9 +298,9 @@ def run_checkpoint(
         out_root = save / f"{prefix}_{set_name}"
         segmenter = make_segmenter(model, cfg)
         for seq in tqdm(sequences, desc=f"{label} {set_name}", unit="video", disable=args.no_progress):
-            labels = initial_labels(seq, folder, args.with_bg, year == 16)
+            start = initial_labels(seq, folder, args.with_bg, year == 16)
             with torch.no_grad():
-                segment_sequence(segmenter, seq, labels, out_root / seq.name, meter, f"{set_name}/{seq.name}")
+                segment_sequence(segmenter, seq, start, out_root / seq.name, meter, f"{set_name}/{seq.name}")
         if evaluable:
             result = evaluate_results(
                 out_root, root, year, args.set, evaluable, args.workers, args.exclude_void, progress=False
