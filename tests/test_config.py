@@ -73,3 +73,24 @@ def test_base_cycles_and_bad_bases_are_errors(tmp_path):
     (tmp_path / "d.yaml").write_text("BASE: no_such_base\n")
     with pytest.raises(ConfigError, match="no_such_base.*not found"):
         load_config(tmp_path / "d.yaml")
+
+
+def test_typed_defaults_are_the_papers_video_training_experiment():
+    from rhmnet.config import Config
+
+    paper = load_config("video_training").to_dict()
+    defaults = Config().to_dict()
+    for key in ("NAME", "RESUME"):
+        paper.pop(key), defaults.pop(key)
+    assert defaults == paper
+
+
+def test_a_file_without_base_reads_as_the_authors_format(tmp_path):
+    """Their experiment files are differences from their configs/default.py, not from our defaults."""
+    path = tmp_path / "theirs.yaml"
+    path.write_text("TRAIN:\n  EPOCH: 5\n")
+    cfg = load_config(path)
+    assert cfg.TRAIN.EPOCH == 5
+    authors = load_config("authors_default")
+    assert cfg.MODEL == authors.MODEL and cfg.MODEL.REFINE_LAYERS == 2  # the authors' default, not the paper's
+    assert load_config("demo").MODEL.REFINE_LAYERS == 1  # BASE: video_training
