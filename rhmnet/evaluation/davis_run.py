@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import torch
 from PIL import Image
 
 from rhmnet.config import Config
-from rhmnet.data.io import list_files, read_davis_eval_scribble, read_image, write_palette_png
+from rhmnet.data.io import list_files, read_davis_eval_scribble
 from rhmnet.data.labels import BACKGROUND
 from rhmnet.evaluation.common import (
     add_model_arguments,
@@ -50,8 +51,9 @@ from rhmnet.evaluation.davis import (
     read_sequence_list,
     write_csvs,
 )
-from rhmnet.evaluation.speed import SpeedMeter
+from rhmnet.evaluation.speed import SpeedMeter, end_to_end_line
 from rhmnet.inference import VideoSegmenter
+from rhmnet.inference.driver import FrameSource, PaletteWriter, VideoRun, segment_video
 
 NUM_SCRIBBLE_SETS = 5
 
@@ -141,15 +143,21 @@ def segment_sequence(
     out_dir: Path,
     meter: SpeedMeter,
     record_name: str | None = None,
-) -> None:
-    """Initialise on frame 0, step every frame (frame 0 included) and write palette PNGs."""
-    frame0 = read_image(seq.frames[0])
-    segmenter.initialize(frame0, labels, num_objects=seq.num_objects)
-    with meter.video(record_name or seq.name) as record:
-        for t, path in enumerate(seq.frames):
-            frame = frame0 if t == 0 else read_image(path)
-            result = meter.step(record, lambda f=frame, n=t: segmenter.step(f, frame_num=n))
-            write_palette_png(out_dir / f"{path.stem}.png", result.labels)
+    frame_order: Sequence[int] | None = None,
+) -> VideoRun:
+    """Initialise on the first frame of ``frame_order`` (default: 0, 1, ..., every frame in order) with
+    ``labels``, step each of those frames and write their palette PNGs (decoding and writing overlap
+    with the model)."""
+    order = list(range(len(seq.frames))) if frame_order is None else list(frame_order)
+    return segment_video(
+        segmenter,
+        FrameSource.from_paths([seq.frames[t] for t in order]),
+        labels,
+        num_objects=seq.num_objects,
+        sink=PaletteWriter(out_dir),
+        meter=meter,
+        record_name=record_name or seq.name,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -224,8 +232,35 @@ def _format_set_table(rows: list[tuple[str, dict[str, float]]]) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class DavisRunOptions:
+    """Plain options of a DAVIS inference run (``eval_davis.py`` builds them from its arguments)."""
+
+    save_path: Path
+    config_name: str = "model"  # first part of the output folder names
+    year: int = 17  # 16 (object 1 only) or 17
+    image_set: str = "val"
+    with_bg: bool = False  # use the background scribble
+    workers: int | None = None  # evaluation threads
+    exclude_void: bool = False
+    progress: bool = True
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> DavisRunOptions:
+        return cls(
+            save_path=Path(args.save_path),
+            config_name=config_label(args),
+            year=_year(args.year),
+            image_set=args.set,
+            with_bg=args.with_bg,
+            workers=args.workers,
+            exclude_void=args.exclude_void,
+            progress=not args.no_progress,
+        )
+
+
 def run_checkpoint(
-    args: argparse.Namespace,
+    options: DavisRunOptions,
     label: str,
     model: torch.nn.Module,
     cfg: Config,
@@ -234,10 +269,11 @@ def run_checkpoint(
     sets: list[tuple[str, Path | None]],
 ) -> None:
     """Segment every sequence with every scribble set, evaluate, and write/print the reports."""
-    year = _year(args.year)
-    prefix = f"{config_label(args)}_{label}_davis{year}_{args.set}"
-    save = Path(args.save_path)
+    year, image_set = _year(options.year), options.image_set
+    prefix = f"{options.config_name}_{label}_davis{year}_{image_set}"
+    save = Path(options.save_path)
     meter = SpeedMeter(next(model.parameters()).device)
+    runs: list[VideoRun] = []
     per_set: list[tuple[str, dict[str, float]]] = []
     evaluable = [s.name for s in sequences if s.has_ground_truth]
     from tqdm import tqdm
@@ -245,20 +281,19 @@ def run_checkpoint(
     for set_name, folder in sets:
         out_root = save / f"{prefix}_{set_name}"
         segmenter = make_segmenter(model, cfg)
-        for seq in tqdm(sequences, desc=f"{label} {set_name}", unit="video", disable=args.no_progress):
-            labels = initial_labels(seq, folder, args.with_bg, year == 16)
-            with torch.no_grad():
-                segment_sequence(segmenter, seq, labels, out_root / seq.name, meter, f"{set_name}/{seq.name}")
+        for seq in tqdm(sequences, desc=f"{label} {set_name}", unit="video", disable=not options.progress):
+            labels = initial_labels(seq, folder, options.with_bg, year == 16)
+            runs.append(segment_sequence(segmenter, seq, labels, out_root / seq.name, meter, f"{set_name}/{seq.name}"))
         if evaluable:
             result = evaluate_results(
-                out_root, root, year, args.set, evaluable, args.workers, args.exclude_void, progress=False
+                out_root, root, year, image_set, evaluable, options.workers, options.exclude_void, progress=False
             )
-            write_csvs(result, out_root, args.set)
+            write_csvs(result, out_root, image_set)
             per_set.append((set_name, result.global_metrics()))
-            print(f"\n[{label} {set_name}] {out_root}\n" + format_tables(result, args.set))
+            print(f"\n[{label} {set_name}] {out_root}\n" + format_tables(result, image_set))
     if per_set:
         mean, std = summary_stats([m for _, m in per_set], GLOBAL_COLUMNS)
-        print(f"\n=== checkpoint {label}: DAVIS-20{year} {args.set}, {len(per_set)} scribble set(s) ===")
+        print(f"\n=== checkpoint {label}: DAVIS-20{year} {image_set}, {len(per_set)} scribble set(s) ===")
         print(_format_set_table([*per_set, ("mean", mean), ("std", std)]))
         print("mean ± std: " + ", ".join(f"{k} {mean[k]:.3f} ± {std[k]:.3f}" for k in GLOBAL_COLUMNS))
         _write_rows(
@@ -270,8 +305,9 @@ def run_checkpoint(
             ],
         )
     else:
-        print(f"\n(no full ground truth for {args.set}: predictions written, J&F not computed)")
+        print(f"\n(no full ground truth for {image_set}: predictions written, J&F not computed)")
     print("\n" + meter.format())
+    print(end_to_end_line(runs, meter))
     rows = meter.rows()
     _write_rows(save / f"{prefix}_speed.csv", list(rows[0]), [list(r.values()) for r in rows])
 
@@ -298,9 +334,10 @@ def main(argv: list[str] | None = None) -> int:
         for seq in sequences:
             initial_labels(seq, folder, args.with_bg, year == 16)
     device = select_device(args.device, args.gpu, args.tf32)
+    options = DavisRunOptions.from_args(args)
     for label, path in available_checkpoints(args):
         print(f"checkpoint: {path}")
-        run_checkpoint(args, label, load_checkpoint_model(path, cfg, device), cfg, root, sequences, sets)
+        run_checkpoint(options, label, load_checkpoint_model(path, cfg, device), cfg, root, sequences, sets)
     return 0
 
 
