@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from rhmnet.data.io import read_image, write_palette_png
+from rhmnet.data.io import IMAGE_SUFFIXES, list_files, read_image, write_palette_png
 from rhmnet.inference.session import FrameResult, InferenceError, VideoSegmenter
 
 if TYPE_CHECKING:
@@ -136,6 +136,8 @@ class FrameSource:
         self._queue: queue.Queue = queue.Queue(maxsize=prefetch)
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        self._peeked: Optional[VideoFrame] = None
+        self._iterating = False
 
     # -- constructors -------------------------------------------------------------------------------------
     @classmethod
@@ -153,6 +155,25 @@ class FrameSource:
         if names is not None and len(names) != len(paths):
             raise ValueError(f"{len(names)} names for {len(paths)} frames")
         return cls(_decode_paths(paths, names, resize_width), prefetch, str(paths[0].parent))
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        max_frames: Optional[int] = None,
+        resize_width: Optional[int] = None,
+        prefetch: int = DEFAULT_PREFETCH,
+    ) -> FrameSource:
+        """A folder of images (sorted by name, the first ``max_frames``) or a video file."""
+        path = Path(path)
+        if path.is_dir():
+            files = list_files(path, IMAGE_SUFFIXES)
+            if not files:
+                raise VideoIOError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {path}")
+            return cls.from_paths(files[:max_frames], resize_width=resize_width, prefetch=prefetch)
+        if not path.is_file():
+            raise VideoIOError(f"frames not found: {path}")
+        return cls.from_video(path, max_frames, resize_width, prefetch)
 
     @classmethod
     def from_video(
@@ -202,7 +223,7 @@ class FrameSource:
 
     def __enter__(self) -> FrameSource:
         if self._thread is not None:
-            raise RuntimeError("a FrameSource can be iterated only once")
+            return self  # already decoding (peek() started it)
         self._thread = threading.Thread(target=self._produce, name="rhmnet-decode", daemon=True)
         self._thread.start()
         return self
@@ -216,7 +237,24 @@ class FrameSource:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
+    def peek(self) -> VideoFrame:
+        """The first frame, decoded now (e.g. to check a scribble's size before loading a model); the
+        iteration still starts with it."""
+        if self._peeked is None:
+            if self._iterating:
+                raise RuntimeError("peek() must come before the iteration starts")
+            self._peeked = next(self._pull(), None)
+            if self._peeked is None:
+                raise VideoIOError(f"no frames in {self.description}")
+        return self._peeked
+
     def __iter__(self) -> Iterator[VideoFrame]:
+        self._iterating = True
+        if self._peeked is not None:
+            yield self._peeked
+        yield from self._pull()
+
+    def _pull(self) -> Iterator[VideoFrame]:
         if self._thread is None:
             self.__enter__()
         while True:

@@ -187,3 +187,15 @@ def test_outputs_equal_a_plain_loop(tiny_model: torch.nn.Module, tmp_path: Path)
         name = f"{t:05d}.png"
         assert (tmp_path / "driver" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
     assert len(probs) == 4 and probs[-1].shape == (12, 40, 56)
+
+
+def test_peek_then_iterate_from_a_folder(tmp_path: Path) -> None:
+    write_frames(tmp_path / "frames", numbered_frames(3))
+    source = FrameSource.open(tmp_path / "frames", max_frames=2)
+    first = source.peek()
+    assert first.name == "00000" and first.original_hw == (12, 16)
+    seg = RecordingSegmenter()
+    run = segment_video(seg, source, SCRIBBLE)
+    assert run.names == ["00000", "00001"] and seg.calls[0] == ("initialize", 0, None)
+    with pytest.raises(VideoIOError, match="no images"):
+        FrameSource.open(tmp_path)  # holds only a folder
