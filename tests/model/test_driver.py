@@ -199,3 +199,18 @@ def test_peek_then_iterate_from_a_folder(tmp_path: Path) -> None:
     assert run.names == ["00000", "00001"] and seg.calls[0] == ("initialize", 0, None)
     with pytest.raises(VideoIOError, match="no images"):
         FrameSource.open(tmp_path)  # holds only a folder
+
+
+def test_davis_sequence_runs_backward_from_a_frame(tmp_path: Path) -> None:
+    """The DAVIS runner steps a given frame order (e.g. k..0 for backward propagation) through the driver."""
+    from rhmnet.evaluation.davis_run import DavisSequence, segment_sequence
+    from rhmnet.evaluation.speed import SpeedMeter
+
+    paths = write_frames(tmp_path / "frames", numbered_frames(5))
+    seq = DavisSequence("seq", paths, [], 1)
+    seg, meter = RecordingSegmenter(), SpeedMeter()
+    run = segment_sequence(seg, seq, SCRIBBLE, tmp_path / "out", meter, frame_order=[2, 1, 0])
+    assert run.names == ["00002", "00001", "00000"]
+    assert [c[1:] for c in seg.calls if c[0] == "step"] == [(2, 0), (1, 1), (0, 2)]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["00000.png", "00001.png", "00002.png"]
+    assert meter.total.frames == 3
