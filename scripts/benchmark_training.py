@@ -115,7 +115,7 @@ def main() -> int:
                     rows.append((cfg.NAME, where, precision, crop, batch, iters, rate, peak))
                     print(f"done: {cfg.NAME} on {where} ({precision}): {rate:.3f} it/s", flush=True)
     print(f"\ntraining throughput, stage {args.stage}, synthetic clips, data loading included; "
-          "peak = CUDA memory allocated or process RSS (MiB)")
+          "peak MiB = CUDA memory allocated (reset per row) or the process lifetime peak RSS on CPU")
     print(f"{'config':<16}{'device':<28}{'precision':<10}{'crop':>6}{'batch':>6}{'iters':>6}"
           f"{'it/s':>9}{'s/it':>9}{'peak MiB':>10}")
     for name, where, precision, crop, batch, iters, rate, peak in rows:
