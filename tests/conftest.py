@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from rhmnet.dataprep import shared_dir
+from rhmnet.dataprep.synthetic_videos import dataset_overrides  # noqa: F401 (used by the test packages)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = shared_dir()
@@ -18,18 +19,6 @@ TINY_OVERRIDES = [
     "MODEL.TRANSFORMER.NHEAD=4",
     "MODEL.TRANSFORMER.DIM_FEEDFORWARD=128",
 ]
-
-
-def dataset_overrides(roots: dict) -> list[str]:
-    """Config overrides pointing DAVIS, YouTube-VOS and COCO at the layouts of ``make_synthetic_dataset``."""
-    coco = roots["coco"]
-    return [
-        f"DATASETS.DAVIS.PATH={roots['davis']}",
-        f"DATASETS.YTB.ROOT={roots['youtube']}",
-        f"DATASETS.COCOS.IMG_DIR={coco / 'images'}",
-        f"DATASETS.COCOS.ANNO_DIR={coco / 'scribbles'}",
-        f"DATASETS.COCOS.JSON_PATH={coco / 'COCO_scribbles.json'}",
-    ]
 
 
 def shared_path(*parts: str) -> Path:

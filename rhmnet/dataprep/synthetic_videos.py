@@ -381,3 +381,15 @@ def make_synthetic_dataset(
             instances = write_coco_layout(root, count, size, seed, texture_spread)
             synthesize_coco(instances, root, seed=seed, style=style, progress=False)
     return roots
+
+
+def dataset_overrides(roots: dict[str, Path]) -> list[str]:
+    """Config overrides pointing DAVIS, YouTube-VOS and COCO at the layouts of :func:`make_synthetic_dataset`."""
+    coco = roots["coco"]
+    return [
+        f"DATASETS.DAVIS.PATH={roots['davis']}",
+        f"DATASETS.YTB.ROOT={roots['youtube']}",
+        f"DATASETS.COCOS.IMG_DIR={coco / 'images'}",
+        f"DATASETS.COCOS.ANNO_DIR={coco / 'scribbles'}",
+        f"DATASETS.COCOS.JSON_PATH={coco / 'COCO_scribbles.json'}",
+    ]

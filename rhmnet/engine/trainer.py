@@ -3,15 +3,21 @@
 Per iteration (one optimiser step over TRAIN.ACCUMULATE_STEPS = k micro-batches): for each micro-batch,
 forward (and the no-gradient reversed pass when the consistency loss is on; never in pre-training, as in
 the authors' pre-training script) and backward of the total loss divided by k (mixed precision on CUDA
-when TRAIN.AMP; under DDP the gradients are all-reduced on the last micro-batch only); then every loss term
-averaged over the micro-batches and processes and checked (a NaN/Inf stops the run naming the iteration
-and the terms), optional gradient clipping (TRAIN.GRAD_CLIP), optimiser step, schedule step. One process
-with k micro-batches of B clips computes the same step as k processes with B clips each.
+when TRAIN.AMP; under DDP the gradients are all-reduced on the last micro-batch only); then optional
+gradient clipping (TRAIN.GRAD_CLIP), optimiser step, schedule step. One process with k micro-batches of B
+clips computes the same step as k processes with B clips each.
 
-Every term is written per iteration to ``train_log.jsonl`` in the
-checkpoint folder and, when TRAIN.TENSORBOARD and ``tensorboard`` is installed, to TensorBoard (with
-prediction overlays every LOG_INTERVAL iterations); rank 0 shows a tqdm bar and logs a line every
-LOG_INTERVAL iterations.
+The loss terms (averaged over the micro-batches) are averaged over the processes and checked (a NaN/Inf
+stops the run naming the iteration and the terms) in groups: every ``RunOptions.loss_sync_interval``
+iterations (default: every iteration on the CPU, where it costs nothing, and every LOG_INTERVAL iterations
+on CUDA, so that the GPU does not wait for the host in between), at every log step and before every
+checkpoint. The same reduction tells every process whether one of them received SIGTERM/SIGINT. This is the
+loop's only host synchronisation besides the AMP scaler's inf check. With a group of N a non-finite loss is
+still reported with its own iteration, but up to N - 1 further steps may have been taken (no checkpoint is
+written after it). Every term is written per iteration (the value of that iteration, averaged over the
+processes, whatever the grouping) to ``train_log.jsonl`` in the checkpoint folder and, when
+TRAIN.TENSORBOARD and ``tensorboard`` is installed, to TensorBoard (with prediction overlays every
+LOG_INTERVAL iterations); rank 0 shows a tqdm bar and logs a line every LOG_INTERVAL iterations.
 
 Frame-gap curriculum: every SKIP_INCREASE_STEP iterations the skip grows by one up to MAX_SKIP and is set
 on the dataset object in the main process. With ``NUM_WORKERS = 0`` the next batch uses it; loader
@@ -136,6 +142,8 @@ class RunOptions:
     extend_schedule: bool = False  # max_iters beyond TRAIN.EPOCH epochs raises TRAIN.EPOCH (else an error)
     handle_signals: bool = True  # SIGTERM/SIGINT: checkpoint the current iteration, then stop (main thread)
     command: Optional[list[str]] = None  # the command line (sys.argv) to print with --resume on a signal
+    loss_sync_interval: Optional[int] = None  # iterations between loss all-reduce/checks; None: 1 on CPU,
+    # TRAIN.LOG_INTERVAL on CUDA (records are identical either way: one per iteration)
 
 
 @dataclass
@@ -261,6 +269,11 @@ class Trainer:
 
         self.folder = checkpoint_dir(cfg)
         self.writer = writer
+        interval = self.options.loss_sync_interval
+        self.loss_sync_interval = max(1, interval if interval is not None else
+                                      (1 if self.device.type == "cpu" else train.LOG_INTERVAL))
+        self._pending: list[dict[str, Any]] = []  # iterations whose loss terms are still on the device
+        self._emit = lambda record: None  # set by fit(): where checked records go
         if ctx.is_main:
             prepare_checkpoint_dir(cfg, stage)
             if self.writer is None and train.TENSORBOARD:
@@ -321,15 +334,19 @@ class Trainer:
                          self.folder / LOG_FILE, dropped, state.iteration)
             log_file = (self.folder / LOG_FILE).open("a")
         start, first_done = time.perf_counter(), None
+
+        def emit(record: dict[str, float]) -> None:
+            result.history.append(record)
+            self._report(record, bar, log_file)
+
+        self._emit = emit
         restore_signals = self._install_signal_handlers()
         try:
             while state.iteration < stop_at:
                 epoch, before = state.epoch, state.iteration
                 for micro_batches in _groups(self._epoch_batches(epoch, state.batch_in_epoch), self.accumulate):
-                    record = self._train_step(micro_batches, epoch)
-                    result.history.append(record)
+                    self._train_step(micro_batches, epoch)
                     first_done = first_done or (time.perf_counter(), state.iteration)
-                    self._report(record, bar, log_file)
                     if self._stop_requested():
                         self._stop(result)
                     due = opts.save_every and state.iteration % opts.save_every == 0
@@ -343,6 +360,7 @@ class Trainer:
                     result.checkpoints += self._save(epoch_checkpoint_path(self.cfg, state.epoch))
             if state.iteration < self.total_iters:
                 result.checkpoints += self._save(self.folder / LAST_CHECKPOINT)
+            self._flush_losses()
         finally:
             restore_signals()
             bar.close()
@@ -378,31 +396,62 @@ class Trainer:
             self.scaler.scale(loss).backward()
         return torch.stack([getattr(terms, name).detach().float() for name in TERM_NAMES]), out
 
-    def _train_step(self, micro_batches: list[dict[str, Any]], epoch: int) -> dict[str, float]:
-        """One optimisation step over the micro-batches; returns the logged record (loss terms averaged
-        over micro-batches and processes)."""
+    def _check_losses(self) -> None:
+        """Average the unchecked pending loss terms over the processes (one all-reduce, one copy to the
+        host), learn whether any process was signalled, and stop on the first non-finite loss."""
+        todo = [item for item in self._pending if "floats" not in item]
+        if not todo:
+            return
+        terms = torch.stack([item["terms"] for item in todo])
+        flag = terms.new_full((1,), float(self._signal is not None))
+        reduced = all_reduce_mean(torch.cat([terms.flatten(), flag]), self.ctx)
+        self._stop_agreed = bool(reduced[-1] > 0)  # some rank was signalled: all stop after this iteration
+        rows = reduced[:-1].view(len(todo), -1).tolist()
+        for item, values in zip(todo, rows):
+            floats = dict(zip(TERM_NAMES, values))
+            bad = [name for name, value in floats.items() if not math.isfinite(value)]
+            if bad:
+                shown = ", ".join(f"{name}={value:.6g}" for name, value in floats.items())
+                later = (f" (checked at iteration {todo[-1]['iteration']}: losses are checked every "
+                         f"{self.loss_sync_interval} iterations)" if item is not todo[-1] else "")
+                raise NonFiniteLossError(
+                    f"non-finite loss at iteration {item['iteration']} (epoch {item['epoch']}, batch "
+                    f"{item['batch']}): {', '.join(bad)} not finite ({shown}){later}; stopping. Try a lower "
+                    f"TRAIN.LR, TRAIN.GRAD_CLIP > 0 or TRAIN.AMP=False; checkpoints so far are in {self.folder}"
+                )
+            item["floats"] = floats
+
+    def _emit_checked(self) -> None:
+        """Hand the checked records of completed steps, in order, to the log."""
+        while self._pending and "floats" in self._pending[0] and "skip" in self._pending[0]:
+            item = self._pending.pop(0)
+            self._emit({"iteration": item["iteration"], "epoch": item["epoch"], **item["floats"],
+                        "lr": item["lr"], "backbone_lr": item["backbone_lr"], "skip": item["skip"]})
+
+    def _flush_losses(self) -> None:
+        """Check and log every pending iteration (before checkpoints and at the end of the run)."""
+        self._check_losses()
+        self._emit_checked()
+
+    def _train_step(self, micro_batches: list[dict[str, Any]], epoch: int) -> None:
+        """One optimisation step over the micro-batches; its loss terms (averaged over them) stay on the
+        device until :meth:`_check_losses`, which runs before the optimiser step when one is due."""
         cfg, state = self.cfg, self.state
         index = state.iteration
         lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.optimizer.zero_grad(set_to_none=True)
-        values = None
-        for m, batch in enumerate(micro_batches):
-            batch = to_device(batch, self.device)
+        values, out, batch = None, None, None
+        for m, micro in enumerate(micro_batches):
+            batch = to_device(micro, self.device)
             micro_values, out = self._micro_step(batch, last=m == len(micro_batches) - 1)
             values = micro_values if values is None else values + micro_values
         values = values / len(micro_batches)
-        flag = torch.tensor([float(self._signal is not None)], device=values.device)
-        reduced = all_reduce_mean(torch.cat([values, flag]), self.ctx).tolist()
-        floats = dict(zip(TERM_NAMES, reduced[:-1]))
-        self._stop_agreed = reduced[-1] > 0  # some rank was signalled: all stop after this iteration
-        bad = [name for name, value in floats.items() if not math.isfinite(value)]
-        if bad:
-            shown = ", ".join(f"{name}={value:.6g}" for name, value in floats.items())
-            raise NonFiniteLossError(
-                f"non-finite loss at iteration {index} (epoch {epoch}, batch {state.batch_in_epoch}): "
-                f"{', '.join(bad)} not finite ({shown}); stopping. Try a lower TRAIN.LR, "
-                f"TRAIN.GRAD_CLIP > 0 or TRAIN.AMP=False; checkpoints so far are in {self.folder}"
-            )
+        pending = {"iteration": index, "epoch": epoch, "batch": state.batch_in_epoch, "terms": values,
+                   "lr": lrs[0], "backbone_lr": lrs[-1]}
+        self._pending.append(pending)
+        log_step = index % max(1, cfg.TRAIN.LOG_INTERVAL) == 0
+        if log_step or len(self._pending) >= self.loss_sync_interval:
+            self._check_losses()  # before the step: with an interval of 1 no step follows a bad loss
         if cfg.TRAIN.GRAD_CLIP > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.TRAIN.GRAD_CLIP)
@@ -416,13 +465,12 @@ class Trainer:
             log.info("iteration %d: frame gap (skip) %d -> %d%s", state.iteration, state.skip, new_skip,
                      " (loader workers see it from the next epoch)" if cfg.TRAIN.NUM_WORKERS > 0 else "")
             state.skip = new_skip
-        record = {"iteration": index, "epoch": epoch, **floats, "lr": lrs[0], "backbone_lr": lrs[-1],
-                  "skip": state.skip}
+        pending["skip"] = state.skip
+        self._emit_checked()
         if self.writer is not None and self.ctx.is_main and index % max(1, cfg.TRAIN.LOG_INTERVAL) == 0:
             probs = [frame[-1] for frame in out.mask_probs]
             self.writer.add_image("predictions", overlay_clip(batch["images"], batch["scribbles"], probs),
                                   index, dataformats="HWC")
-        return record
 
     # -- interruption ------------------------------------------------------------------------------------
     _signal: Optional[int] = None
@@ -488,7 +536,9 @@ class Trainer:
                      self.total_iters, terms, record["lr"], record["skip"])
 
     def _save(self, path: Path) -> list[Path]:
-        """Write a checkpoint (rank 0; every rank contributes its RNG state)."""
+        """Write a checkpoint (rank 0; every rank contributes its RNG state) once the pending losses are
+        checked and logged."""
+        self._flush_losses()
         rng_states = all_gather_object(capture_rng_state(self.device), self.ctx)
         if not self.ctx.is_main:
             return []

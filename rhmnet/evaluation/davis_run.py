@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,15 +34,7 @@ import torch
 from PIL import Image
 
 from rhmnet.config import Config
-from rhmnet.data.io import (
-    DatasetError,
-    list_files,
-    read_davis_eval_scribble,
-    read_frame_like,
-    read_image,
-    read_json,
-    write_palette_png,
-)
+from rhmnet.data.io import DatasetError, list_files, read_davis_eval_scribble, read_json
 from rhmnet.errors import run_cli
 from rhmnet.evaluation.common import (
     add_model_arguments,
@@ -64,8 +58,9 @@ from rhmnet.evaluation.davis import (
     read_sequence_list,
     write_csvs,
 )
-from rhmnet.evaluation.speed import SpeedMeter
+from rhmnet.evaluation.speed import SpeedMeter, end_to_end_line
 from rhmnet.inference import VideoSegmenter
+from rhmnet.inference.driver import FrameSource, PaletteWriter, VideoRun, segment_video
 from rhmnet.labels import BACKGROUND
 
 NUM_SCRIBBLE_SETS = 5
@@ -187,21 +182,45 @@ def segment_sequence(
     out_dir: Path,
     meter: SpeedMeter,
     record_name: str | None = None,
-) -> None:
-    """Initialise on the annotated frame, step every frame from it to the end (it included) and, when it is
-    not frame 0, re-initialise and step from it back to frame 0; write one palette PNG per frame."""
-    first = read_image(seq.frames[start.frame])
-    passes = [range(start.frame, len(seq.frames))]
+    frame_order: Sequence[int] | None = None,
+) -> VideoRun:
+    """Initialise on the first frame of ``frame_order`` (default: the annotated frame, then every later
+    frame in order) with the start labels, step each of those frames and write their palette PNGs
+    (decoding and writing overlap with the model)."""
+    order = list(range(start.frame, len(seq.frames))) if frame_order is None else list(frame_order)
+    return segment_video(
+        segmenter,
+        FrameSource.from_paths([seq.frames[t] for t in order]),
+        start.labels,
+        num_objects=seq.num_objects,
+        sink=PaletteWriter(out_dir),
+        meter=meter,
+        record_name=record_name or seq.name,
+    )
+
+
+def segment_from_annotated_frame(
+    segmenter: VideoSegmenter,
+    seq: DavisSequence,
+    start: InitialScribble,
+    out_dir: Path,
+    meter: SpeedMeter,
+    record_name: str | None = None,
+) -> list[VideoRun]:
+    """The DAVIS interactive protocol: from the annotated frame forward to the end and, when it is not
+    frame 0, with a fresh memory backward to frame 0; the annotated frame keeps its forward result."""
+    name = record_name or seq.name
+    runs = [segment_sequence(segmenter, seq, start, out_dir, meter, name)]
     if start.frame > 0:
-        passes.append(range(start.frame, -1, -1))
-    with meter.video(record_name or seq.name) as record:
-        for index, order in enumerate(passes):
-            segmenter.initialize(first, start.labels, num_objects=seq.num_objects)
-            for n, t in enumerate(order):
-                frame = first if t == start.frame else read_frame_like(seq.frames[t], first.shape)
-                result = meter.step(record, lambda f=frame, k=n: segmenter.step(f, frame_num=k))
-                if index == 0 or t != start.frame:  # the annotated frame: forward result
-                    write_palette_png(out_dir / f"{seq.frames[t].stem}.png", result.labels)
+        backward = list(range(start.frame, -1, -1))
+        runs.append(segment_sequence(segmenter, seq, start, out_dir / ".backward", meter, f"{name} (backward)",
+                                     frame_order=backward))
+        keep = seq.frames[start.frame].stem
+        for mask in (out_dir / ".backward").glob("*.png"):
+            if mask.stem != keep:
+                mask.replace(out_dir / mask.name)
+        shutil.rmtree(out_dir / ".backward")
+    return runs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -276,8 +295,35 @@ def _format_set_table(rows: list[tuple[str, dict[str, float]]]) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class DavisRunOptions:
+    """Plain options of a DAVIS inference run (``eval_davis.py`` builds them from its arguments)."""
+
+    save_path: Path
+    config_name: str = "model"  # first part of the output folder names
+    year: int = 17  # 16 (object 1 only) or 17
+    image_set: str = "val"
+    with_bg: bool = False  # use the background scribble
+    workers: int | None = None  # evaluation threads
+    exclude_void: bool = False
+    progress: bool = True
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> DavisRunOptions:
+        return cls(
+            save_path=Path(args.save_path),
+            config_name=config_label(args),
+            year=_year(args.year),
+            image_set=args.set,
+            with_bg=args.with_bg,
+            workers=args.workers,
+            exclude_void=args.exclude_void,
+            progress=not args.no_progress,
+        )
+
+
 def run_checkpoint(
-    args: argparse.Namespace,
+    options: DavisRunOptions,
     label: str,
     model: torch.nn.Module,
     cfg: Config,
@@ -286,10 +332,11 @@ def run_checkpoint(
     sets: list[tuple[str, Path | None]],
 ) -> None:
     """Segment every sequence with every scribble set, evaluate, and write/print the reports."""
-    year = _year(args.year)
-    prefix = f"{config_label(args)}_{label}_davis{year}_{args.set}"
-    save = Path(args.save_path)
+    year, image_set = _year(options.year), options.image_set
+    prefix = f"{options.config_name}_{label}_davis{year}_{image_set}"
+    save = Path(options.save_path)
     meter = SpeedMeter(next(model.parameters()).device)
+    runs: list[VideoRun] = []
     per_set: list[tuple[str, dict[str, float]]] = []
     evaluable = [s.name for s in sequences if s.has_ground_truth]
     from tqdm import tqdm
@@ -297,20 +344,20 @@ def run_checkpoint(
     for set_name, folder in sets:
         out_root = save / f"{prefix}_{set_name}"
         segmenter = make_segmenter(model, cfg)
-        for seq in tqdm(sequences, desc=f"{label} {set_name}", unit="video", disable=args.no_progress):
-            start = initial_labels(seq, folder, args.with_bg, year == 16)
-            with torch.no_grad():
-                segment_sequence(segmenter, seq, start, out_root / seq.name, meter, f"{set_name}/{seq.name}")
+        for seq in tqdm(sequences, desc=f"{label} {set_name}", unit="video", disable=not options.progress):
+            start = initial_labels(seq, folder, options.with_bg, year == 16)
+            runs += segment_from_annotated_frame(segmenter, seq, start, out_root / seq.name, meter,
+                                                 f"{set_name}/{seq.name}")
         if evaluable:
             result = evaluate_results(
-                out_root, root, year, args.set, evaluable, args.workers, args.exclude_void, progress=False
+                out_root, root, year, image_set, evaluable, options.workers, options.exclude_void, progress=False
             )
-            write_csvs(result, out_root, args.set)
+            write_csvs(result, out_root, image_set)
             per_set.append((set_name, result.global_metrics()))
-            print(f"\n[{label} {set_name}] {out_root}\n" + format_tables(result, args.set))
+            print(f"\n[{label} {set_name}] {out_root}\n" + format_tables(result, image_set))
     if per_set:
         mean, std = summary_stats([m for _, m in per_set], GLOBAL_COLUMNS)
-        print(f"\n=== checkpoint {label}: DAVIS-20{year} {args.set}, {len(per_set)} scribble set(s) ===")
+        print(f"\n=== checkpoint {label}: DAVIS-20{year} {image_set}, {len(per_set)} scribble set(s) ===")
         print(_format_set_table([*per_set, ("mean", mean), ("std", std)]))
         print("mean ± std: " + ", ".join(f"{k} {mean[k]:.3f} ± {std[k]:.3f}" for k in GLOBAL_COLUMNS))
         _write_rows(
@@ -322,8 +369,9 @@ def run_checkpoint(
             ],
         )
     else:
-        print(f"\n(no full ground truth for {args.set}: predictions written, J&F not computed)")
+        print(f"\n(no full ground truth for {image_set}: predictions written, J&F not computed)")
     print("\n" + meter.format())
+    print(end_to_end_line(runs, meter))
     rows = meter.rows()
     _write_rows(save / f"{prefix}_speed.csv", list(rows[0]), [list(r.values()) for r in rows])
 
@@ -350,9 +398,10 @@ def main(argv: list[str] | None = None) -> int:
         for seq in sequences:
             initial_labels(seq, folder, args.with_bg, year == 16)
     device = select_device(args.device, args.gpu, args.tf32)
+    options = DavisRunOptions.from_args(args)
     for label, path in available_checkpoints(args):
         print(f"checkpoint: {path}")
-        run_checkpoint(args, label, load_checkpoint_model(path, cfg, device), cfg, root, sequences, sets)
+        run_checkpoint(options, label, load_checkpoint_model(path, cfg, device), cfg, root, sequences, sets)
     return 0
 
 

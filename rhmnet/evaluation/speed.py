@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
+
+if TYPE_CHECKING:
+    from rhmnet.inference.driver import VideoRun
 
 T = TypeVar("T")
 _MB = 1024.0 * 1024.0
@@ -146,3 +149,16 @@ class SpeedMeter:
             }
             for r in [*self.videos, self.total]
         ]
+
+
+def end_to_end_line(runs: Sequence[VideoRun], meter: SpeedMeter) -> str:
+    """One line comparing frames per second including decoding and PNG writing with the model step's."""
+    frames = sum(r.frames for r in runs)
+    seconds = sum(r.seconds for r in runs)
+    if frames == 0 or seconds <= 0:
+        return "end to end: no frames"
+    fps, step_fps = frames / seconds, meter.total.fps
+    return (
+        f"end to end (decoding and PNG writing included): {frames} frames in {seconds:.2f} s, {fps:.2f} FPS "
+        f"= {100 * fps / step_fps:.1f}% of the model step's {step_fps:.2f} FPS"
+    )

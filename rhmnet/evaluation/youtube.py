@@ -29,11 +29,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from rhmnet.config import Config
-from rhmnet.data.io import DAVIS_PALETTE, read_frame_like, read_image, read_json, read_ytb_eval_scribble
+from rhmnet.data.io import read_json, read_ytb_eval_scribble
 from rhmnet.errors import run_cli
 from rhmnet.evaluation.common import (
     add_model_arguments,
@@ -45,9 +44,13 @@ from rhmnet.evaluation.common import (
     select_device,
 )
 from rhmnet.evaluation.davis import EvaluationError
-from rhmnet.evaluation.speed import SpeedMeter
+from rhmnet.evaluation.speed import SpeedMeter, end_to_end_line
 from rhmnet.guards import prepare_output_dir, safe_name
 from rhmnet.inference import VideoSegmenter
+from rhmnet.inference.driver import FrameSource, ObjectStart, PaletteWriter, VideoFrame, VideoRun, target_size
+from rhmnet.inference.driver import segment_video as run_video
+
+__all__ = ["YtbDataset", "YtbVideo", "parse_meta", "target_size", "segment_video", "run_checkpoint"]
 
 SPLITS = {"val": ("valid", "valid_scribbles"), "test": ("test", "test_init_scr")}
 
@@ -109,13 +112,6 @@ def parse_meta(meta: object, meta_path: Path) -> list[YtbVideo]:
     return out
 
 
-def target_size(height: int, width: int, size: int | None) -> tuple[int, int]:
-    """(h, w) the network sees: width ``size``, height int(size*h/w) for frames at least that wide."""
-    if size is None or width < size:
-        return height, width
-    return int(size * height / width), size
-
-
 class YtbDataset:
     """Paths and scribbles of one YouTube-VOS split."""
 
@@ -158,16 +154,6 @@ class YtbDataset:
         return labels
 
 
-def save_palette(path: Path, labels: np.ndarray, size_hw: tuple[int, int]) -> None:
-    """Palette PNG at the original size (nearest-neighbour, PIL's convention)."""
-    image = Image.fromarray(labels, mode="P")
-    if labels.shape != size_hw:
-        image = image.resize((size_hw[1], size_hw[0]), Image.Resampling.NEAREST)
-    image.putpalette(DAVIS_PALETTE.reshape(-1).tolist())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
-
-
 def segment_video(
     segmenter: VideoSegmenter,
     data: YtbDataset,
@@ -175,28 +161,26 @@ def segment_video(
     out_dir: Path,
     size: int | None,
     meter: SpeedMeter,
-) -> None:
-    """Run one video, objects joining on their first frame, and write every listed frame's PNG."""
-    first_shape = None
-    with meter.video(video.name) as record:
-        for index, frame_name in enumerate(video.frames):
-            path = data.frame_path(video, frame_name)
-            image = read_image(path) if first_shape is None else read_frame_like(path, first_shape)
-            first_shape = image.shape
-            size_hw = image.shape[:2]
-            new_hw = target_size(*size_hw, size)
-            if new_hw != size_hw:
-                image = cv2.resize(image, (new_hw[1], new_hw[0]), interpolation=cv2.INTER_LINEAR)
-            if frame_name in video.starts:
-                labels = data.scribble(video, frame_name, size_hw, new_hw)
-                if index == 0:
-                    segmenter.initialize(
-                        image, labels, num_objects=video.num_objects, object_ids=video.starts[frame_name]
-                    )
-                else:
-                    segmenter.add_objects(image, labels, video.starts[frame_name])
-            result = meter.step(record, lambda f=image, n=index: segmenter.step(f, frame_num=n))
-            save_palette(out_dir / f"{frame_name}.png", result.labels, size_hw)
+) -> VideoRun:
+    """Run one video, objects joining on their first frame, and write every listed frame's PNG at the
+    frame's original size (decoding, resizing and writing overlap with the model)."""
+
+    def objects_starting(frame: VideoFrame) -> ObjectStart | None:
+        if frame.name not in video.starts:
+            return None
+        labels = data.scribble(video, frame.name, frame.original_hw, frame.image.shape[:2])
+        return ObjectStart(labels, video.starts[frame.name])
+
+    paths = [data.frame_path(video, name) for name in video.frames]
+    return run_video(
+        segmenter,
+        FrameSource.from_paths(paths, names=video.frames, resize_width=size),
+        num_objects=video.num_objects,
+        new_objects=objects_starting,
+        sink=PaletteWriter(out_dir, resize=True),
+        meter=meter,
+        record_name=video.name,
+    )
 
 
 def write_submission(annotations: Path, zip_path: Path) -> Path:
@@ -207,13 +191,29 @@ def write_submission(annotations: Path, zip_path: Path) -> Path:
     return zip_path
 
 
-def output_folder(args: argparse.Namespace, label: str) -> Path:
-    """``<save_path>/<config>_<epoch>_<size>``."""
-    return Path(args.save_path) / f"{config_label(args)}_{label}_{args.size}"
+@dataclass
+class YtbRunOptions:
+    """Plain options of a YouTube-VOS inference run (``eval_ytb.py`` builds them from its arguments)."""
+
+    save_path: Path
+    config_name: str = "model"  # first part of the output folder name
+    size: int | None = None  # resize frames at least this wide to this width
+    write_zip: bool = True
+    progress: bool = True
+    overwrite: bool = False  # replace an earlier run's PNGs, zip and speed table
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> YtbRunOptions:
+        return cls(Path(args.save_path), config_label(args), args.size, not args.no_zip, not args.no_progress,
+                   args.overwrite)
+
+    def output_folder(self, label: str) -> Path:
+        """``<save_path>/<config>_<epoch>_<size>``."""
+        return Path(self.save_path) / f"{self.config_name}_{label}_{self.size}"
 
 
 def run_checkpoint(
-    args: argparse.Namespace,
+    options: YtbRunOptions,
     label: str,
     model: torch.nn.Module,
     cfg: Config,
@@ -221,17 +221,20 @@ def run_checkpoint(
     videos: list[YtbVideo],
 ) -> Path:
     """Segment the videos with one checkpoint; returns the output folder."""
-    out = output_folder(args, label)
-    if args.overwrite:  # no stale PNG of an earlier run may end up in the submission
+    out = options.output_folder(label)
+    if options.overwrite:  # no stale PNG of an earlier run may end up in the submission
         for path in [*(out / "Annotations").rglob("*.png"), out / "submission.zip", out / "speed.csv"]:
             path.unlink(missing_ok=True)
     meter = SpeedMeter(next(model.parameters()).device)
     segmenter = make_segmenter(model, cfg)
-    for video in tqdm(videos, desc=f"checkpoint {label}", unit="video", disable=args.no_progress):
-        segment_video(segmenter, data, video, out / "Annotations" / video.name, args.size, meter)
-    if not args.no_zip:
+    runs = [
+        segment_video(segmenter, data, video, out / "Annotations" / video.name, options.size, meter)
+        for video in tqdm(videos, desc=f"checkpoint {label}", unit="video", disable=not options.progress)
+    ]
+    if options.write_zip:
         print(f"submission: {write_submission(out / 'Annotations', out / 'submission.zip')}")
     print(meter.format())
+    print(end_to_end_line(runs, meter))
     rows = meter.rows()
     with (out / "speed.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
@@ -271,12 +274,13 @@ def main(argv: list[str] | None = None) -> int:
         if not videos:
             raise EvaluationError(f"video {args.video_name!r} is not listed in {data.meta_path}")
     device = select_device(args.device, args.gpu, args.tf32)
+    options = YtbRunOptions.from_args(args)
     checkpoints = list(available_checkpoints(args))
     for label, _ in checkpoints:  # before any work: never mix into an earlier run's results
-        prepare_output_dir(output_folder(args, label), args.overwrite, "output folder")
+        prepare_output_dir(options.output_folder(label), options.overwrite, "output folder")
     for label, path in checkpoints:
         print(f"checkpoint: {path}")
-        run_checkpoint(args, label, load_checkpoint_model(path, cfg, device), cfg, data, videos)
+        run_checkpoint(options, label, load_checkpoint_model(path, cfg, device), cfg, data, videos)
     return 0
 
 

@@ -21,7 +21,8 @@ import torch
 
 from rhmnet.engine.step import forward_and_losses
 from rhmnet.errors import run_cli
-from rhmnet.inference import InferenceSettings, VideoSegmenter
+from rhmnet.inference import FrameResult, InferenceSettings, VideoSegmenter
+from rhmnet.inference.driver import FrameSource, VideoFrame, segment_video
 from rhmnet.model import RHMNet
 from rhmnet.model_io import author_to_ours, load_model
 
@@ -92,14 +93,16 @@ def run_video_reference(model: RHMNet, video: dict[str, Any]) -> dict[str, Any]:
     """Streaming inference over a reference video: initialise on frame 0, then step every frame."""
     settings = InferenceSettings(**{k.lower(): v for k, v in video["test"].items()})
     segmenter = VideoSegmenter(model, settings)
-    frames = video["frames_uint8"].numpy()
-    segmenter.initialize(frames[0], video["scribble_labels"].numpy(), int(video["num_objects"]))
     channels = list(video["channels"])
     probs, reliable = [], []
-    for index, frame in enumerate(frames):
-        result = segmenter.step(frame, frame_num=index)
+
+    def keep(_frame: VideoFrame, result: FrameResult) -> None:
         probs.append(result.full_probs[channels])
         reliable.append(result.full_reliable[channels])
+
+    frames = FrameSource.from_arrays(list(video["frames_uint8"].numpy()))
+    segment_video(segmenter, frames, video["scribble_labels"].numpy(), num_objects=int(video["num_objects"]),
+                  on_frame=keep)
     inputs = {k: video[k] for k in ("frames_uint8", "scribble_labels", "num_objects", "test", "channels")}
     return {**inputs, "multi_pred_prob": torch.stack(probs), "multi_scribble_prob": torch.stack(reliable)}
 

@@ -15,6 +15,7 @@ from rhmnet.data.io import read_davis_eval_scribble, read_palette_png
 from rhmnet.dataprep.davis_interactive import ScribbleFrameWarning, convert_interactive_file
 from rhmnet.evaluation import davis_run
 from rhmnet.evaluation.speed import SpeedMeter
+from rhmnet.inference import driver
 from tests.evaluation.conftest import H, W
 from tests.evaluation.test_eval_model import davis_args
 
@@ -67,7 +68,7 @@ class RecordingSegmenter:
         self.calls: list[tuple] = []
         self.passes = 0
 
-    def initialize(self, frame: np.ndarray, scribble: np.ndarray, num_objects: int) -> None:
+    def initialize(self, frame: np.ndarray, scribble: np.ndarray, num_objects: int, object_ids=None) -> None:
         self.passes += 1
         self.calls.append(("init", int(frame[0, 0, 0]), num_objects))
 
@@ -83,12 +84,13 @@ def test_forward_and_backward_passes_from_the_annotated_frame(
     def tagged_frame(path: Path) -> np.ndarray:  # frame t as an image whose pixels hold t
         return np.full((H, W, 3), int(Path(path).stem), np.uint8)
 
-    monkeypatch.setattr(davis_run, "read_image", tagged_frame)
+    monkeypatch.setattr(driver, "read_image", tagged_frame)  # the video driver decodes the frames
+    monkeypatch.setattr(driver, "read_frame_like", lambda path, shape: tagged_frame(path))
     seq = davis_run.load_sequence(davis_root, "alpha", single_object=False)
     start = davis_run.initial_labels(seq, converted, with_bg=False, single_object=False)
     segmenter = RecordingSegmenter()
     out = tmp_path / "masks"
-    davis_run.segment_sequence(segmenter, seq, start, out, SpeedMeter(torch.device("cpu")))
+    davis_run.segment_from_annotated_frame(segmenter, seq, start, out, SpeedMeter(torch.device("cpu")))
     assert segmenter.calls == [
         ("init", 3, 2), ("step", 3, 0), ("step", 4, 1), ("step", 5, 2),  # forward from frame 3
         ("init", 3, 2), ("step", 3, 0), ("step", 2, 1), ("step", 1, 2), ("step", 0, 3),  # backward
@@ -100,11 +102,12 @@ def test_forward_and_backward_passes_from_the_annotated_frame(
 def test_frame_zero_scribbles_run_one_forward_pass(
     davis_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(davis_run, "read_image", lambda p: np.full((H, W, 3), int(Path(p).stem), np.uint8))
+    monkeypatch.setattr(driver, "read_image", lambda p: np.full((H, W, 3), int(Path(p).stem), np.uint8))
+    monkeypatch.setattr(driver, "read_frame_like", lambda p, shape: np.full((H, W, 3), int(Path(p).stem), np.uint8))
     seq = davis_run.load_sequence(davis_root, "alpha", single_object=False)
     start = davis_run.initial_labels(seq, davis_root / "valid_scribbles0", with_bg=False, single_object=False)
     segmenter = RecordingSegmenter()
-    davis_run.segment_sequence(segmenter, seq, start, tmp_path / "m", SpeedMeter(torch.device("cpu")))
+    davis_run.segment_from_annotated_frame(segmenter, seq, start, tmp_path / "m", SpeedMeter(torch.device("cpu")))
     assert segmenter.calls == [("init", 0, 2)] + [("step", t, t) for t in range(6)]
 
 
