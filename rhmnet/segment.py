@@ -16,87 +16,27 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
-from itertools import chain
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 from PIL import Image
 
 from rhmnet.config import load_config
 from rhmnet.data.io import (
-    IMAGE_SUFFIXES,
     list_files,
-    read_image,
     read_label_map,
-    write_palette_png,
 )
 from rhmnet.errors import run_cli
 from rhmnet.evaluation.common import make_segmenter, select_device
 from rhmnet.evaluation.davis import EvaluationError
 from rhmnet.evaluation.speed import SpeedMeter
 from rhmnet.guards import OutputExistsError, check_device, is_inside, prepare_output_dir
+from rhmnet.inference.driver import FrameSource, PaletteWriter, segment_video
 from rhmnet.labels import BACKGROUND
 from rhmnet.overlay import overlay
 
 OVERLAY_NAMES = ("overlay.mp4", "overlay.gif")
-
-
-def frame_files(folder: Path) -> list[Path]:
-    """The image files of a frames folder, sorted by name; two files with one name (the mask would be
-    written once for both) are an error naming them."""
-    files = list_files(folder, IMAGE_SUFFIXES)
-    if not files:
-        raise EvaluationError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
-    by_stem: dict[str, list[str]] = {}
-    for path in files:
-        by_stem.setdefault(path.stem, []).append(path.name)
-    clashes = [names for names in by_stem.values() if len(names) > 1]
-    if clashes:
-        shown = "; ".join(" and ".join(names) for names in clashes[:5])
-        raise EvaluationError(f"{folder}: frames share a name and would get one mask file: {shown}")
-    return files
-
-
-def iter_frames(source: Path, max_frames: int | None = None) -> Iterator[tuple[str, np.ndarray]]:
-    """(name, RGB uint8 frame) from an image folder or a video file; every frame must have the first
-    frame's size (an error naming the frame otherwise)."""
-    first_shape = None
-    for name, frame in _iter_frames(source, max_frames):
-        if first_shape is None:
-            first_shape = frame.shape
-        elif frame.shape != first_shape:
-            raise EvaluationError(
-                f"{source}: frame {name} is {frame.shape[1]}x{frame.shape[0]} but the first frame is "
-                f"{first_shape[1]}x{first_shape[0]}"
-            )
-        yield name, frame
-
-
-def _iter_frames(source: Path, max_frames: int | None) -> Iterator[tuple[str, np.ndarray]]:
-    if source.is_dir():
-        for path in frame_files(source)[:max_frames]:
-            yield path.name, read_image(path)
-        return
-    if not source.is_file():
-        raise EvaluationError(f"frames not found: {source}")
-    capture = cv2.VideoCapture(str(source))
-    if not capture.isOpened():
-        raise EvaluationError(f"cannot open video {source}")
-    try:
-        index = 0
-        while max_frames is None or index < max_frames:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            yield f"{index:05d}", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            index += 1
-        if index == 0:
-            raise EvaluationError(f"no frame could be decoded from {source}")
-    finally:
-        capture.release()
 
 
 def load_scribble(
@@ -206,24 +146,19 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_intermixed_args(argv)
     check_arguments(args)
     out = Path(args.out)
-    frames = iter_frames(Path(args.frames), args.max_frames)
-    first_name, first = next(frames)
-    labels = load_scribble(
-        Path(args.scribble), first.shape[:2], f"{args.frames}: {first_name}", args.bg_value
-    )
+    frames = FrameSource.open(args.frames, args.max_frames)
+    first = frames.peek()
+    labels = load_scribble(Path(args.scribble), first.image.shape[:2], f"{args.frames}: {first.name}", args.bg_value)
     device = select_device(args.device)
     config = load_config(args.config, args.overrides) if args.config else None
     prepare_out(out, args.overwrite)
     model = load_model(args.checkpoint, config=config, device=device, overrides=args.overrides)
     segmenter = make_segmenter(model, model.cfg)
-    segmenter.initialize(first, labels)
     meter = SpeedMeter(device)
     writer = OverlayWriter(out, args.overlay, args.fps)
-    with torch.no_grad(), meter.video(Path(args.frames).name) as record:
-        for index, (name, frame) in enumerate(chain([(first_name, first)], frames)):
-            result = meter.step(record, lambda f=frame, n=index: segmenter.step(f, frame_num=n))
-            write_palette_png(out / "masks" / f"{Path(name).stem}.png", result.labels)
-            writer.add(overlay(frame, result.labels))
+    segment_video(segmenter, frames, labels, sink=PaletteWriter(out / "masks"), meter=meter,
+                  record_name=Path(args.frames).name,
+                  on_frame=lambda frame, result: writer.add(overlay(frame.image, result.labels)))
     path = writer.close()
     print(meter.format())
     print(f"masks: {out / 'masks'}" + (f"; overlay: {path}" if path else ""))

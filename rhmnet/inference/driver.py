@@ -121,6 +121,22 @@ def _wrap_arrays(
         yield VideoFrame(index, name, resize_to_width(image, width), image.shape[:2])
 
 
+def frame_files(folder: Path) -> list[Path]:
+    """The image files of a frames folder, sorted by name; two files with one name (``00002.jpg`` and
+    ``00002.png``: one mask file would be written for both) are an error naming them."""
+    files = list_files(folder, IMAGE_SUFFIXES)
+    if not files:
+        raise VideoIOError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    by_stem: dict[str, list[str]] = {}
+    for path in files:
+        by_stem.setdefault(path.stem, []).append(path.name)
+    clashes = [names for names in by_stem.values() if len(names) > 1]
+    if clashes:
+        shown = "; ".join(" and ".join(names) for names in clashes[:5])
+        raise VideoIOError(f"{folder}: frames share a name and would get one mask file: {shown}")
+    return files
+
+
 class FrameSource:
     """Frames of one video in the order they are to be segmented, decoded in a background thread.
 
@@ -169,9 +185,7 @@ class FrameSource:
         """A folder of images (sorted by name, the first ``max_frames``) or a video file."""
         path = Path(path)
         if path.is_dir():
-            files = list_files(path, IMAGE_SUFFIXES)
-            if not files:
-                raise VideoIOError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {path}")
+            files = frame_files(path)
             return cls.from_paths(files[:max_frames], resize_width=resize_width, prefetch=prefetch)
         if not path.is_file():
             raise VideoIOError(f"frames not found: {path}")

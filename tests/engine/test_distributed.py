@@ -141,7 +141,7 @@ def _same_training(one: Path, two: Path) -> None:
     logs = _log(one), _log(two)
     assert [r["iteration"] for r in logs[0]] == [r["iteration"] for r in logs[1]] == [0, 1]
     for a, b in zip(*logs):
-        for name in ("partial_ce", "smoothness", "consistency", "scribble_focal", "total"):
+        for name in ("partial_ce", "smoothness", "consistency", "reliable_focal", "total"):
             assert a[name] == pytest.approx(b[name], rel=1e-5, abs=1e-8), name
         assert (a["lr"], a["skip"]) == (b["lr"], b["skip"])
 

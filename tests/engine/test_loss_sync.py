@@ -40,8 +40,9 @@ def test_grouped_loss_sync_logs_the_same_records(synthetic_roots: dict[str, Path
     assert strip == [{k: v for k, v in r.items() if k != "time"} for r in grouped_log]
     assert [r["iteration"] for r in grouped_log] == [0, 1, 2, 3, 4]
     assert len(every_calls) == 5
-    # groups: iteration 0 (log step), 1..4 (log step at 4); the end-of-epoch checkpoint finds nothing left
-    assert grouped_calls == [(1, 5), (4, 5)]
+    # groups: iteration 0 (log step), 1..4 (log step at 4); the end-of-epoch checkpoint finds nothing left.
+    # One all-reduce per group: its iterations x 5 loss terms, plus the flag that a process was signalled.
+    assert grouped_calls == [(1 * 5 + 1,), (4 * 5 + 1,)]
 
 
 def test_grouped_sync_names_the_first_bad_iteration(synthetic_roots: dict[str, Path], tmp_path: Path,

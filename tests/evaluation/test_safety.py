@@ -97,7 +97,7 @@ def test_segment_frame_of_another_size_is_named(davis_root, tiny_checkpoint, tmp
     shutil.copytree(davis_root / "JPEGImages" / "480p" / "alpha", frames)
     cv2.imwrite(str(frames / "00003.jpg"), np.zeros((32, 32, 3), np.uint8))
     assert segment_cli(_segment_args(davis_root, tiny_checkpoint, tmp_path / "o", frames=frames)) == 2
-    assert "frame 00003.jpg is 32x32" in capsys.readouterr().err
+    assert "frames/00003.jpg: frame size 32x32 differs from the first frame's 90x60" in capsys.readouterr().err
 
 
 def test_segment_overrides_apply_to_the_checkpoint_config(davis_root, tmp_path):
