@@ -60,3 +60,20 @@ def run_script(stage: str, args: list[str], timeout: float = 300, launcher: list
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     command = (launcher or [sys.executable]) + [str(SCRIPTS[stage]), "--no_progress", *args]
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def poison_loss(monkeypatch: pytest.MonkeyPatch, term: str, factor: float, call: int = 3) -> None:
+    """Make loss ``term`` (and the total) non-finite on the ``call``-th forward pass of the trainer."""
+    import rhmnet.engine.trainer as trainer_module
+
+    real, calls = trainer_module.forward_and_losses, []
+
+    def poisoned(model, batch, loss_cfg):
+        terms, out, rev = real(model, batch, loss_cfg)
+        calls.append(1)
+        if len(calls) == call:
+            setattr(terms, term, getattr(terms, term) * factor)
+            terms.total = terms.total + getattr(terms, term)
+        return terms, out, rev
+
+    monkeypatch.setattr(trainer_module, "forward_and_losses", poisoned)

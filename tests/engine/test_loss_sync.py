@@ -10,7 +10,7 @@ import pytest
 
 import rhmnet.engine.trainer as trainer_module
 from rhmnet.engine import DistContext, NonFiniteLossError, RunOptions, Trainer
-from tests.engine.conftest import tiny_config
+from tests.engine.conftest import poison_loss, tiny_config
 
 REAL_ALL_REDUCE = trainer_module.all_reduce_mean
 EXTRA = ["TRAIN.EPOCH=1", "TRAIN.LOG_INTERVAL=4", "TRAIN.SAMPLES_PER_EPOCH=10"]  # 5 iterations
@@ -47,17 +47,7 @@ def test_grouped_loss_sync_logs_the_same_records(synthetic_roots: dict[str, Path
 
 def test_grouped_sync_names_the_first_bad_iteration(synthetic_roots: dict[str, Path], tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    real, calls = trainer_module.forward_and_losses, []
-
-    def poisoned(model, batch, loss_cfg):
-        terms, out, rev = real(model, batch, loss_cfg)
-        calls.append(1)
-        if len(calls) == 3:
-            terms.smoothness = terms.smoothness * float("nan")
-            terms.total = terms.total + terms.smoothness
-        return terms, out, rev
-
-    monkeypatch.setattr(trainer_module, "forward_and_losses", poisoned)
+    poison_loss(monkeypatch, "smoothness", float("nan"))
     trainer = Trainer(tiny_config(synthetic_roots, tmp_path, *EXTRA), "video", DistContext(),
                       RunOptions(progress=False, loss_sync_interval=100))
     expected = r"iteration 2 \(epoch 0, batch 2\): smoothness, total not finite .*checked at iteration 4"

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rhmnet.engine import DistContext, NonFiniteLossError, RunOptions, Trainer
-from tests.engine.conftest import run_script, tiny_config, tiny_overrides
+from tests.engine.conftest import poison_loss, run_script, tiny_config, tiny_overrides
 
 
 def test_pretrain_then_video_scripts(synthetic_roots: dict[str, Path], tmp_path: Path) -> None:
@@ -45,20 +45,7 @@ def test_non_finite_loss_stops_script(synthetic_roots: dict[str, Path], tmp_path
 
 def test_non_finite_loss_names_iteration_and_terms(synthetic_roots: dict[str, Path], tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import rhmnet.engine.trainer as trainer_module
-
-    real = trainer_module.forward_and_losses
-    calls = []
-
-    def poisoned(model, batch, loss_cfg):
-        terms, out, rev = real(model, batch, loss_cfg)
-        calls.append(1)
-        if len(calls) == 3:
-            terms.reliable_focal = terms.reliable_focal * float("inf")
-            terms.total = terms.total + terms.reliable_focal
-        return terms, out, rev
-
-    monkeypatch.setattr(trainer_module, "forward_and_losses", poisoned)
+    poison_loss(monkeypatch, "reliable_focal", float("inf"))
     trainer = Trainer(tiny_config(synthetic_roots, tmp_path), "video", DistContext(),
                       RunOptions(progress=False))
     expected = r"iteration 2 \(epoch 0, batch 2\): reliable_focal, total not finite"
