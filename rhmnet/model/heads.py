@@ -10,6 +10,8 @@ from torch import nn
 
 from rhmnet.model.memory_encoder import NUM_CHANNELS
 
+PROB_EPS = 1e-7  # probabilities are clamped to [PROB_EPS, 1 - PROB_EPS] before taking log odds
+
 
 class ConvNorm(nn.Module):
     """Convolution (same padding) followed by GroupNorm."""
@@ -83,7 +85,7 @@ def mask_head(in_dim: int, hidden_dim: int, shortcut_dims: list[int], out_dim: i
 def soft_aggregate(fg_probs: torch.Tensor, num_channels: int = NUM_CHANNELS) -> tuple[torch.Tensor, torch.Tensor]:
     """Merge per-object foreground probabilities ``[B, num_objects, H, W]`` into K-channel ``(probs, logits)``.
 
-    ``P[bg] = prod_o (1 - f_o)``, ``P[o] = f_o``, other channels 0; clamp to ``[1e-7, 1 - 1e-7]``;
+    ``P[bg] = prod_o (1 - f_o)``, ``P[o] = f_o``, other channels 0; clamp to ``[PROB_EPS, 1 - PROB_EPS]``;
     ``logits = log(P / (1 - P))``; ``probs = softmax(logits)`` over channels.
     """
     batch, num_objects, h, w = fg_probs.shape
@@ -93,6 +95,36 @@ def soft_aggregate(fg_probs: torch.Tensor, num_channels: int = NUM_CHANNELS) -> 
     if rest:
         parts.append(fg_probs.new_zeros(batch, rest, h, w))
     parts.append(background)
-    prob = torch.cat(parts, dim=1).clamp(1e-7, 1 - 1e-7)
+    prob = torch.cat(parts, dim=1).clamp(PROB_EPS, 1 - PROB_EPS)
     logits = torch.log(prob / (1 - prob))
     return torch.softmax(logits, dim=1), logits
+
+
+def soft_aggregate_used(
+    fg_probs: torch.Tensor, num_channels: int = NUM_CHANNELS
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`soft_aggregate`'s probabilities on the used channels only (inference: no logits needed).
+
+    Returns ``(probs [B, num_objects + 2, H, W], unused [B, 1, H, W])``: channels ``[unlabeled, objects...,
+    background]`` (index 0, 1..num_objects and -1 as in the K-channel layout, so the memory encoder reads
+    them unchanged) and the probability that each of the ``K - num_objects - 2`` unused channels holds.
+    ``softmax(log odds)`` is computed as ``odds / sum(odds)``: equal up to float rounding, without the
+    log/exp passes over all K channels at full resolution.
+    """
+    batch, num_objects, h, w = fg_probs.shape
+    background = torch.prod(1 - fg_probs, dim=1, keepdim=True)
+    prob = torch.cat([fg_probs.new_zeros(batch, 1, h, w), fg_probs, background], dim=1)
+    odds = prob.clamp_(PROB_EPS, 1 - PROB_EPS)
+    odds = odds.div_(1 - odds)
+    floor = PROB_EPS / (1 - PROB_EPS)
+    total = odds.sum(1, keepdim=True).add_((num_channels - num_objects - 2) * floor)
+    return odds.div_(total), total.reciprocal_().mul_(floor)
+
+
+def all_channels(used: torch.Tensor, unused: torch.Tensor, num_channels: int = NUM_CHANNELS) -> torch.Tensor:
+    """K-channel probabilities ``[..., K, H, W]`` from :func:`soft_aggregate_used`'s output."""
+    num_objects = used.shape[-3] - 2
+    out = unused.expand(*used.shape[:-3], num_channels, *used.shape[-2:]).clone()
+    out[..., : num_objects + 1, :, :] = used[..., : num_objects + 1, :, :]
+    out[..., -1:, :, :] = used[..., -1:, :, :]
+    return out

@@ -96,7 +96,7 @@ def run_video_reference(model: RHMNet, video: dict[str, Any]) -> dict[str, Any]:
     channels = list(video["channels"])
     probs, reliable = [], []
     for index, frame in enumerate(frames):
-        result = segmenter.step(frame, frame_num=index)
+        result = segmenter.step(frame, frame_num=index, with_reliable=True)
         probs.append(result.full_probs[channels])
         reliable.append(result.full_reliable[channels])
     inputs = {k: video[k] for k in ("frames_uint8", "scribble_labels", "num_objects", "test", "channels")}
