@@ -31,7 +31,7 @@ from rhmnet.data.io import (
     write_palette_png,
 )
 from rhmnet.data.labels import BACKGROUND
-from rhmnet.evaluation.common import make_segmenter, run_cli, select_device
+from rhmnet.evaluation.common import add_speed_arguments, apply_threads, make_segmenter, run_cli, select_device
 from rhmnet.evaluation.davis import EvaluationError
 from rhmnet.evaluation.speed import SpeedMeter
 
@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fps", type=float, default=12.0, help="frame rate of the overlay")
     parser.add_argument("--max_frames", type=int, default=None, help="stop after this many frames")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    add_speed_arguments(parser)
     parser.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
     return parser
 
@@ -154,10 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     labels = load_scribble(
         Path(args.scribble), first.shape[:2], f"{args.frames}: {first_name}", args.bg_value
     )
+    apply_threads(args.threads)
     device = select_device(args.device)
     config = load_config(args.config, args.overrides) if args.config or args.overrides else None
     model = load_model(args.checkpoint, config=config, device=device)
-    segmenter = make_segmenter(model, model.cfg)
+    segmenter = make_segmenter(model, model.cfg, args.precision, args.compile)
     segmenter.initialize(first, labels)
     meter = SpeedMeter(device)
     writer = OverlayWriter(out, args.overlay, args.fps)

@@ -13,6 +13,7 @@ import torch
 
 from rhmnet.config import Config, ConfigError, load_config
 from rhmnet.inference import InferenceSettings, VideoSegmenter
+from rhmnet.inference.session import PRECISIONS
 
 CHECKPOINT_PATTERN = "pretrain_weights_{config}/pretrain_checkpoint_{epoch}.pth.tar"
 
@@ -49,10 +50,36 @@ def add_model_arguments(
         help="CUDA: full-fp32 convolutions and matrix products (PyTorch lets cuDNN use TF32 by default); "
         "closer to CPU outputs (speed not measured)",
     )
+    add_speed_arguments(parser)
     parser.add_argument("--video_name", type=str, default=None, help="run a single video")
     parser.add_argument("--save_path", type=str, default="test_vis", help="output folder")
     parser.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
     parser.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
+
+
+def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--precision``, ``--compile`` and ``--threads`` (inference speed options)."""
+    parser.add_argument(
+        "--precision",
+        choices=sorted(PRECISIONS),
+        default="fp32",
+        help="autocast precision of the model step (fp16: CUDA only); reduced precision is not validated yet",
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the frame encoder (CUDA: with CUDA graphs)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice, one per core)"
+    )
+
+
+def apply_threads(threads: int | None) -> None:
+    """Set torch's CPU thread count when asked (``--threads``); must be at least 1."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {threads}")
+    torch.set_num_threads(threads)
 
 
 def select_device(device: str | None = None, gpu: str | None = None, tf32: bool = True) -> torch.device:
@@ -122,9 +149,11 @@ def load_checkpoint_model(path: Path, cfg: Config, device: torch.device) -> torc
     return load_model(path, config=cfg, device=device)
 
 
-def make_segmenter(model: torch.nn.Module, cfg: Config) -> VideoSegmenter:
-    """A streaming segmenter with the inference settings of ``cfg.TEST``."""
-    return VideoSegmenter(model, InferenceSettings.from_config(cfg))
+def make_segmenter(
+    model: torch.nn.Module, cfg: Config, precision: str = "fp32", compile: bool = False
+) -> VideoSegmenter:
+    """A streaming segmenter with the inference settings of ``cfg.TEST`` (prepares ``model`` for inference)."""
+    return VideoSegmenter(model, InferenceSettings.from_config(cfg), precision=precision, compile=compile)
 
 
 def summary_stats(

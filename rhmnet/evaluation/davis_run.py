@@ -29,6 +29,7 @@ from rhmnet.data.io import list_files, read_davis_eval_scribble, read_image, wri
 from rhmnet.data.labels import BACKGROUND
 from rhmnet.evaluation.common import (
     add_model_arguments,
+    apply_threads,
     available_checkpoints,
     config_from_args,
     config_label,
@@ -244,7 +245,7 @@ def run_checkpoint(
 
     for set_name, folder in sets:
         out_root = save / f"{prefix}_{set_name}"
-        segmenter = make_segmenter(model, cfg)
+        segmenter = make_segmenter(model, cfg, args.precision, args.compile)
         for seq in tqdm(sequences, desc=f"{label} {set_name}", unit="video", disable=args.no_progress):
             labels = initial_labels(seq, folder, args.with_bg, year == 16)
             with torch.no_grad():
@@ -297,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     for _, folder in sets:  # fail before any model work on a missing or mismatched scribble
         for seq in sequences:
             initial_labels(seq, folder, args.with_bg, year == 16)
+    apply_threads(args.threads)
     device = select_device(args.device, args.gpu, args.tf32)
     for label, path in available_checkpoints(args):
         print(f"checkpoint: {path}")

@@ -36,6 +36,7 @@ from rhmnet.config import Config
 from rhmnet.data.io import DAVIS_PALETTE, read_image, read_json, read_ytb_eval_scribble
 from rhmnet.evaluation.common import (
     add_model_arguments,
+    apply_threads,
     available_checkpoints,
     config_from_args,
     config_label,
@@ -196,7 +197,7 @@ def run_checkpoint(
     """Segment the videos with one checkpoint; returns the output folder."""
     out = Path(args.save_path) / f"{config_label(args)}_{label}_{args.size}"
     meter = SpeedMeter(next(model.parameters()).device)
-    segmenter = make_segmenter(model, cfg)
+    segmenter = make_segmenter(model, cfg, args.precision, args.compile)
     for video in tqdm(videos, desc=f"checkpoint {label}", unit="video", disable=args.no_progress):
         segment_video(segmenter, data, video, out / "Annotations" / video.name, args.size, meter)
     if not args.no_zip:
@@ -238,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         videos = [v for v in videos if v.name == args.video_name]
         if not videos:
             raise EvaluationError(f"video {args.video_name!r} is not listed in {data.meta_path}")
+    apply_threads(args.threads)
     device = select_device(args.device, args.gpu, args.tf32)
     for label, path in available_checkpoints(args):
         print(f"checkpoint: {path}")
