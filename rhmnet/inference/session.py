@@ -6,6 +6,7 @@ This is the single path used by DAVIS evaluation, YouTube-VOS evaluation and ``r
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Optional, Union
@@ -58,9 +59,8 @@ class FrameResult:
     def __init__(
         self, used: torch.Tensor, unused: torch.Tensor, reliable: Optional[tuple[torch.Tensor, torch.Tensor]]
     ) -> None:
-        num_objects = used.shape[0] - 2
         self._used, self._unused, self._reliable = used, unused, reliable
-        self.probs = used[[num_objects + 1, *range(1, num_objects + 1)]]  # [n+1, H, W]
+        self.probs = _background_first(used)  # [n+1, H, W]
         self._labels: Optional[np.ndarray] = None
 
     @property
@@ -78,9 +78,7 @@ class FrameResult:
     @property
     def reliable(self) -> torch.Tensor:
         """``[n+1, H, W]`` reliable-region probabilities (upsampled); needs ``step(..., with_reliable=True)``."""
-        used = self._reliable_parts()[0]
-        num_objects = used.shape[0] - 2
-        return used[[num_objects + 1, *range(1, num_objects + 1)]]
+        return _background_first(self._reliable_parts()[0])
 
     @property
     def full_reliable(self) -> torch.Tensor:
@@ -111,6 +109,13 @@ def crop(x: torch.Tensor, amounts: tuple[int, int, int, int]) -> torch.Tensor:
     return x[..., top : h - bottom, left : w - right]
 
 
+@functools.lru_cache(maxsize=8)
+def _normalisation(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet mean and std ``[3, 1, 1]`` on a device (made once, not copied from the host every frame)."""
+    mean = torch.tensor(IMAGENET_MEAN, device=device, dtype=dtype).view(3, 1, 1)
+    return mean, torch.tensor(IMAGENET_STD, device=device, dtype=dtype).view(3, 1, 1)
+
+
 def normalise_frame(frame: Frame, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """RGB frame (``uint8 HxWx3`` array, or float tensor ``[3,H,W]`` already normalised) -> ``[1,3,H,W]``."""
     if isinstance(frame, np.ndarray):
@@ -119,8 +124,7 @@ def normalise_frame(frame: Frame, device: torch.device, dtype: torch.dtype = tor
         if frame.dtype != np.uint8:
             raise InferenceError(f"a frame array must be uint8 RGB, got dtype {frame.dtype}")
         x = torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1).to(dtype) / 255.0
-        mean = torch.tensor(IMAGENET_MEAN, device=device, dtype=dtype).view(3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=device, dtype=dtype).view(3, 1, 1)
+        mean, std = _normalisation(device, dtype)
         return ((x - mean) / std).unsqueeze(0)
     if isinstance(frame, torch.Tensor):
         if frame.dim() != 3 or frame.shape[0] != 3 or not frame.is_floating_point():
@@ -146,6 +150,12 @@ def scribble_to_onehot(scribble: Union[np.ndarray, torch.Tensor], device: torch.
 def _object_ids(onehot: torch.Tensor) -> list[int]:
     present = onehot[0, 1 : MAX_OBJECTS + 1].flatten(1).sum(1) > 0
     return [i + 1 for i in torch.nonzero(present).flatten().tolist()]
+
+
+def _background_first(used: torch.Tensor) -> torch.Tensor:
+    """``[unlabeled, objects..., background]`` -> ``[background, objects...]`` (device ops only, no index
+    tensor copied from the host)."""
+    return torch.cat([used[-1:], used[1:-1]])
 
 
 def _label_map(probs: torch.Tensor) -> torch.Tensor:
@@ -286,7 +296,7 @@ class VideoSegmenter:
         feats = self._encode(pad(image, self.padding), keep=True)
         with self._autocast():
             entries = self.model.initial_entries(feats, onehot, n, self.settings.using_initial_bg)
-        self.bank = MemoryBank(entries, self.model.scribble_for_masks)
+        self.bank = MemoryBank(entries, self.model.scribble_for_masks, reuse_buffers=True)
         self.frame_num = 0
 
     @torch.no_grad()
