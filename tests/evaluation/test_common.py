@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 import pytest
 import torch
@@ -54,9 +55,19 @@ def test_speed_options_reach_the_segmenter(tiny_model) -> None:
         make_segmenter(tiny_model, tiny_model.cfg, "fp16")
     saved = torch.get_num_threads()
     try:
-        apply_threads(1)
-        assert torch.get_num_threads() == 1
+        assert apply_threads(1) == 1 and torch.get_num_threads() == 1
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        assert 1 <= apply_threads(None) <= cores
         with pytest.raises(ConfigError, match="--threads"):
             apply_threads(0)
     finally:
         torch.set_num_threads(saved)
+
+
+@pytest.mark.parametrize(("load", "expected"), [(0.0, 2), (0.3, 2), (1.2, 1), (10.0, 1)])
+def test_auto_threads_leaves_busy_cores(monkeypatch: pytest.MonkeyPatch, load: float, expected: int) -> None:
+    from rhmnet.evaluation import common
+
+    monkeypatch.setattr(common.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    monkeypatch.setattr(common.os, "getloadavg", lambda: (load, load, load))
+    assert common.auto_threads() == expected
