@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rhmnet.model.backbone import conv_module
 from rhmnet.model.memory_encoder import NUM_CHANNELS
 
 PROB_EPS = 1e-7  # probabilities are clamped to [PROB_EPS, 1 - PROB_EPS] before taking log odds
@@ -22,7 +23,7 @@ class ConvNorm(nn.Module):
         self.norm = nn.GroupNorm(groups, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.conv(x))
+        return self.norm(conv_module(self.conv, x))
 
 
 def _add_per_object(shortcut: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -56,7 +57,7 @@ class RefinementHead(nn.Module):
     def adapt(self, backbone_feats: list[torch.Tensor]) -> list[torch.Tensor]:
         """Adapter outputs for the stride-4, 8 and 16 backbone features (object independent)."""
         f4, f8, f16 = backbone_feats
-        return [self.adapter_4x(f4), self.adapter_8x(f8), self.adapter_16x(f16)]
+        return [conv_module(self.adapter_4x, f4), conv_module(self.adapter_8x, f8), conv_module(self.adapter_16x, f16)]
 
     def forward(self, x: torch.Tensor, adapted: list[torch.Tensor]) -> torch.Tensor:
         """Logits at stride 4, ``[B*num_objects, out_dim, H/4, W/4]``."""
@@ -67,7 +68,7 @@ class RefinementHead(nn.Module):
         x = F.relu_(self.conv_8x(_add_per_object(a8, x)))
         x = F.interpolate(x, size=a4.shape[-2:], mode="bilinear", align_corners=True)
         x = F.relu_(self.conv_4x(_add_per_object(a4, x)))
-        return self.conv_out(x)
+        return conv_module(self.conv_out, x)
 
 
 def reliable_region_head(in_dim: int, hidden_dim: int, shortcut_dims: list[int]) -> RefinementHead:

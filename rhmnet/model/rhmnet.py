@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rhmnet.config import Config
-from rhmnet.model.backbone import Backbone, load_imagenet_weights
+from rhmnet.model.backbone import Backbone, conv_module, load_imagenet_weights
 from rhmnet.model.embeddings import LevelEmbeddings, PositionEmbedding
 from rhmnet.model.heads import mask_head, reliable_region_head, soft_aggregate, soft_aggregate_used
 from rhmnet.model.matching import DecoderLayer
@@ -175,7 +175,8 @@ class RHMNet(nn.Module):
     def encode(self, images: torch.Tensor) -> FrameFeatures:
         """Everything about frames ``[N, 3, H, W]`` that does not depend on objects or memory."""
         backbone = self.backbone(images)
-        feat = self.bottleneck(backbone[2])
+        conv, norm = self.bottleneck
+        feat = norm(conv_module(conv, backbone[2]))
         h, w = feat.shape[-2:]
         pos = self.position_embedding(h, w)
         if not self.use_pos_embedding:
