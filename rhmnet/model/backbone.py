@@ -106,8 +106,12 @@ class Backbone(nn.Module):
 
     @property
     def batch_norm_folded(self) -> bool:
-        """Whether :meth:`fold_batch_norm` is in effect (the inference fast path)."""
-        return self._folded is not None
+        """Whether :meth:`fold_batch_norm` is in effect (the inference fast path) for the current weights'
+        device and dtype."""
+        if self._folded is None:
+            return False
+        folded, weight = self._folded["stem"][0], self.conv1.weight
+        return folded.device == weight.device and folded.dtype == weight.dtype
 
     def fold_batch_norm(self) -> None:
         """Inference fast path: fold each batch norm into the preceding convolution (channels-last weights).

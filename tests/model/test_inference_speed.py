@@ -102,6 +102,12 @@ def test_prepare_for_inference_is_explicit_and_undone_by_train(tiny_config):
     model.eval()
     VideoSegmenter(model)  # the segmenter prepares the model it is given
     assert model.prepared_for_inference
+    model.double()  # moved to another dtype: the folded copies no longer apply
+    assert not model.prepared_for_inference
+    with pytest.raises(RuntimeError, match="prepare_for_inference"), torch.no_grad():
+        model.backbone(x.double())
+    VideoSegmenter(model)
+    assert model.prepared_for_inference
 
 
 def test_used_channel_probabilities_equal_the_twelve_channels(tiny_model):
