@@ -96,11 +96,12 @@ def print_table(rows: list[dict[str, float]], device: torch.device, title: str) 
     for r in rows:
         ref = authors.get(int(r["objects"]))
         ref_text = f"{ref:10.1f}" if ref else f"{'-':>10}"
-        ratio = f"{ref / r['full_ms']:18.2f}x" if ref else f"{'-':>19}"
+        ratio = f"{ref / r['full_ms']:18.2f}x" if ref and r["full_ms"] == r["full_ms"] else f"{'-':>19}"
         print(f"{r['objects']:>7}  {r['ms']:9.1f}  {r['fps']:6.2f}  {r['full_ms']:21.1f}  {r['peak_mb']:8.0f}  "
               f"{ref_text}  {ratio}")
     if source:
-        print(f"authors ms: {source}; speed-up = authors ms / our full-memory ms")
+        print(f"authors ms: {source}, paper config (video_training); speed-up = authors ms / our full-memory ms "
+              f"(needs --frames > {FULL_MEMORY_FRAME})")
     print()
 
 
@@ -135,7 +136,8 @@ def main() -> None:
         ]
         threads = f"CPU, {torch.get_num_threads()} threads"
         what = torch.cuda.get_device_name(device) if device.type == "cuda" else threads
-        print_table(rows, device, f"RHMNet streaming inference ({model.cfg.NAME}, {args.precision}"
+        config = model.cfg.NAME + (f" with {' '.join(args.overrides)}" if args.overrides else "")
+        print_table(rows, device, f"RHMNet streaming inference ({config}, {args.precision}"
                     f"{', compiled' if args.compile else ''}), 854x480, {args.frames - 1} timed frames, {what}")
 
 
