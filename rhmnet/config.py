@@ -101,7 +101,9 @@ class ModelConfig:
     OBJECT_THRESHOLD: float = 0.95
     DETACH_INTER_FRAME: bool = False
     USE_HR_LEVEL_EMBEDDING: bool = True
-    POS_TABLE_SIZE: Optional[list[int]] = None  # rows, cols; default CROP_SIZE / TOTAL_STRIDE
+    # rows, cols of the position table; None: from the checkpoint being loaded, else CROP_SIZE / TOTAL_STRIDE.
+    # A built model stores the resolved size in its config (and so in its checkpoints).
+    POS_TABLE_SIZE: Optional[list[int]] = None
     BACKBONE: BackboneConfig = field(default_factory=BackboneConfig)
     ATTACH: AttachConfig = field(default_factory=AttachConfig)
     TRANSFORMER: TransformerConfig = field(default_factory=TransformerConfig)

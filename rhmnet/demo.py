@@ -44,6 +44,7 @@ from rhmnet.engine.cli import setup_logging
 from rhmnet.engine.distributed import init_distributed
 from rhmnet.engine.trainer import RunOptions, run_training
 from rhmnet.errors import run_cli
+from rhmnet.evaluation.common import apply_threads
 from rhmnet.evaluation.davis import evaluate_results
 from rhmnet.inference import VideoSegmenter
 from rhmnet.model import RHMNet
@@ -188,7 +189,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=REPO / "outputs" / "demo", help="output folder")
     parser.add_argument("--iters", type=int, default=None, help="training iterations (default: the config's)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: the cores not already busy, at least 1)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu (the demo's target) or cuda")
     parser.add_argument("--num-train", type=int, default=32, help="synthetic training videos per layout")
@@ -203,8 +206,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="folder holding data/davis-sample")
     parser.add_argument("overrides", nargs="*", metavar="KEY=value", help="overrides of configs/demo.yaml")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)  # default: the cores not already busy (see rhmnet.evaluation.common.auto_threads)
     start = time.perf_counter()
     out = args.out.resolve()
     print(f"demo output folder: {out}")

@@ -154,9 +154,23 @@ def load_model(
     else:
         cfg = load_config("video_training", overrides)
     cfg.MODEL.BACKBONE.PRETRAINED = False  # the checkpoint holds the backbone weights
+    state = model_state_from_checkpoint(data, str(path))
+    use_checkpoint_position_table(cfg, state)
     model = RHMNet(cfg)
-    load_weights(model, model_state_from_checkpoint(data, str(path)), str(path))
+    load_weights(model, state, str(path))
     return model.to(device).eval()
+
+
+POSITION_TABLE_KEYS = ("position_embedding.row_embed.weight", "position_embedding.col_embed.weight")
+
+
+def use_checkpoint_position_table(cfg: Config, state: dict[str, torch.Tensor]) -> None:
+    """Where ``cfg`` names no ``MODEL.POS_TABLE_SIZE``, take the size of the checkpoint's position table
+    (otherwise it would be derived from ``DATASETS.CROP_SIZE``, and a model trained at another crop size,
+    e.g. the authors' 24 x 24 table, could not be loaded for fine-tuning at a new crop size)."""
+    if cfg.MODEL.POS_TABLE_SIZE or not all(k in state for k in POSITION_TABLE_KEYS):
+        return
+    cfg.MODEL.POS_TABLE_SIZE = [int(state[k].shape[0]) for k in POSITION_TABLE_KEYS]
 
 
 def atomic_save(obj: Any, path: Union[str, Path]) -> None:

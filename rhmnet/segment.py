@@ -28,7 +28,7 @@ from rhmnet.data.io import (
     read_label_map,
 )
 from rhmnet.errors import run_cli
-from rhmnet.evaluation.common import make_segmenter, select_device
+from rhmnet.evaluation.common import add_speed_arguments, apply_threads, make_segmenter, select_device
 from rhmnet.evaluation.davis import EvaluationError
 from rhmnet.evaluation.speed import SpeedMeter
 from rhmnet.guards import OutputExistsError, check_device, is_inside, prepare_output_dir
@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the masks and overlay of an earlier run in --out")
+    add_speed_arguments(parser)
     parser.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
     return parser
 
@@ -149,11 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     frames = FrameSource.open(args.frames, args.max_frames)
     first = frames.peek()
     labels = load_scribble(Path(args.scribble), first.image.shape[:2], f"{args.frames}: {first.name}", args.bg_value)
+    apply_threads(args.threads)
     device = select_device(args.device)
     config = load_config(args.config, args.overrides) if args.config else None
     prepare_out(out, args.overwrite)
     model = load_model(args.checkpoint, config=config, device=device, overrides=args.overrides)
-    segmenter = make_segmenter(model, model.cfg)
+    segmenter = make_segmenter(model, model.cfg, args.precision, args.compile)
     meter = SpeedMeter(device)
     writer = OverlayWriter(out, args.overlay, args.fps)
     segment_video(segmenter, frames, labels, sink=PaletteWriter(out / "masks"), meter=meter,

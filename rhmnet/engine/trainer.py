@@ -82,7 +82,8 @@ from rhmnet.engine.step import forward_and_losses
 from rhmnet.engine.visualize import overlay_clip
 from rhmnet.errors import RHMNetError
 from rhmnet.losses import LossTerms
-from rhmnet.model_io import build_model, load_weights
+from rhmnet.model.rhmnet import position_table_size
+from rhmnet.model_io import build_model, load_weights, use_checkpoint_position_table
 
 log = logging.getLogger("rhmnet.train")
 
@@ -216,6 +217,9 @@ class Trainer:
 
         # same initial weights on every rank (DDP also broadcasts rank 0's)
         seed_everything(train.SEED)
+        if plan is not None:  # a table size the config does not name comes from the checkpoint
+            use_checkpoint_position_table(cfg, plan.model_state())
+        cfg.MODEL.POS_TABLE_SIZE = position_table_size(cfg)  # explicit in every checkpoint of this run
         model_cfg = copy.deepcopy(cfg)
         if plan is not None:  # the checkpoint provides the backbone: no ImageNet download
             model_cfg.MODEL.BACKBONE.PRETRAINED = False

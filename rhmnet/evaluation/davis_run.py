@@ -38,6 +38,7 @@ from rhmnet.data.io import DatasetError, list_files, read_davis_eval_scribble, r
 from rhmnet.errors import run_cli
 from rhmnet.evaluation.common import (
     add_model_arguments,
+    apply_threads,
     available_checkpoints,
     config_from_args,
     config_label,
@@ -307,6 +308,8 @@ class DavisRunOptions:
     workers: int | None = None  # evaluation threads
     exclude_void: bool = False
     progress: bool = True
+    precision: str = "fp32"  # fp32, bf16 or fp16 (autocast on the model step)
+    compile: bool = False  # torch.compile the frame encoder
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> DavisRunOptions:
@@ -319,6 +322,8 @@ class DavisRunOptions:
             workers=args.workers,
             exclude_void=args.exclude_void,
             progress=not args.no_progress,
+            precision=args.precision,
+            compile=args.compile,
         )
 
 
@@ -343,7 +348,7 @@ def run_checkpoint(
 
     for set_name, folder in sets:
         out_root = save / f"{prefix}_{set_name}"
-        segmenter = make_segmenter(model, cfg)
+        segmenter = make_segmenter(model, cfg, options.precision, options.compile)
         for seq in tqdm(sequences, desc=f"{label} {set_name}", unit="video", disable=not options.progress):
             start = initial_labels(seq, folder, options.with_bg, year == 16)
             runs += segment_from_annotated_frame(segmenter, seq, start, out_root / seq.name, meter,
@@ -397,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     for _, folder in sets:  # fail before any model work on a missing or mismatched scribble
         for seq in sequences:
             initial_labels(seq, folder, args.with_bg, year == 16)
+    apply_threads(args.threads)
     device = select_device(args.device, args.gpu, args.tf32)
     options = DavisRunOptions.from_args(args)
     for label, path in available_checkpoints(args):

@@ -36,6 +36,7 @@ from rhmnet.data.io import read_json, read_ytb_eval_scribble
 from rhmnet.errors import run_cli
 from rhmnet.evaluation.common import (
     add_model_arguments,
+    apply_threads,
     available_checkpoints,
     config_from_args,
     config_label,
@@ -201,11 +202,13 @@ class YtbRunOptions:
     write_zip: bool = True
     progress: bool = True
     overwrite: bool = False  # replace an earlier run's PNGs, zip and speed table
+    precision: str = "fp32"  # fp32, bf16 or fp16 (autocast on the model step)
+    compile: bool = False  # torch.compile the frame encoder
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> YtbRunOptions:
         return cls(Path(args.save_path), config_label(args), args.size, not args.no_zip, not args.no_progress,
-                   args.overwrite)
+                   args.overwrite, args.precision, args.compile)
 
     def output_folder(self, label: str) -> Path:
         """``<save_path>/<config>_<epoch>_<size>``."""
@@ -226,7 +229,7 @@ def run_checkpoint(
         for path in [*(out / "Annotations").rglob("*.png"), out / "submission.zip", out / "speed.csv"]:
             path.unlink(missing_ok=True)
     meter = SpeedMeter(next(model.parameters()).device)
-    segmenter = make_segmenter(model, cfg)
+    segmenter = make_segmenter(model, cfg, options.precision, options.compile)
     runs = [
         segment_video(segmenter, data, video, out / "Annotations" / video.name, options.size, meter)
         for video in tqdm(videos, desc=f"checkpoint {label}", unit="video", disable=not options.progress)
@@ -273,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         videos = [v for v in videos if v.name == args.video_name]
         if not videos:
             raise EvaluationError(f"video {args.video_name!r} is not listed in {data.meta_path}")
+    apply_threads(args.threads)
     device = select_device(args.device, args.gpu, args.tf32)
     options = YtbRunOptions.from_args(args)
     checkpoints = list(available_checkpoints(args))

@@ -403,6 +403,7 @@ def segment_video(
     collect: bool = False,
     meter: Optional[SpeedMeter] = None,
     record_name: str = "video",
+    with_reliable: bool = False,
 ) -> VideoRun:
     """Segment ``frames`` in order: initialise on the first with ``scribble``, then step each one.
 
@@ -412,6 +413,7 @@ def segment_video(
     ``add_objects`` before the frame is stepped. Each result goes to ``sink`` (written in the background)
     and ``on_frame``; ``collect`` keeps the label maps in the returned :class:`VideoRun`. ``meter`` times
     the model step alone under ``record_name``. The sink is closed (all masks written) before returning.
+    ``with_reliable`` also computes each frame's upsampled reliable-region map (``result.reliable``).
     """
     run = VideoRun()
     start = time.perf_counter()
@@ -420,10 +422,10 @@ def segment_video(
             if meter is not None:
                 with meter.video(record_name) as record:
                     _loop(segmenter, frames, scribble, num_objects, object_ids, new_objects, sink, on_frame,
-                          collect, run, lambda fn: meter.step(record, fn))
+                          collect, run, lambda fn: meter.step(record, fn), with_reliable)
             else:
                 _loop(segmenter, frames, scribble, num_objects, object_ids, new_objects, sink, on_frame, collect,
-                      run, lambda fn: fn())
+                      run, lambda fn: fn(), with_reliable)
     except BaseException:
         if sink is not None:
             sink.close(cancel=True)
@@ -446,6 +448,7 @@ def _loop(
     collect: bool,
     run: VideoRun,
     timed: Callable[[Callable[[], FrameResult]], FrameResult],
+    with_reliable: bool,
 ) -> None:
     for position, frame in enumerate(frames):
         joining = new_objects(frame) if new_objects is not None else None
@@ -456,7 +459,7 @@ def _loop(
             segmenter.initialize(frame.image, labels, num_objects=num_objects, object_ids=ids)
         elif joining is not None:
             segmenter.add_objects(frame.image, joining.labels, joining.object_ids)
-        result = timed(lambda f=frame.image, n=position: segmenter.step(f, frame_num=n))
+        result = timed(lambda f=frame.image, n=position: segmenter.step(f, frame_num=n, with_reliable=with_reliable))
         run.frames += 1
         run.names.append(frame.name)
         if collect:

@@ -5,7 +5,9 @@ This is the single path used by DAVIS evaluation, YouTube-VOS evaluation and ``r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Optional, Union
 
@@ -17,6 +19,7 @@ from rhmnet.config import Config
 from rhmnet.errors import RHMNetError
 from rhmnet.labels import BACKGROUND, MAX_OBJECTS, NUM_CHANNELS
 from rhmnet.model import RHMNet
+from rhmnet.model.heads import all_channels
 from rhmnet.model.memory import MemoryBank, MemorySettings
 from rhmnet.model.memory_encoder import one_hot
 from rhmnet.model.rhmnet import FrameFeatures
@@ -48,15 +51,57 @@ class InferenceSettings(MemorySettings):
         )
 
 
-@dataclass
 class FrameResult:
-    """Output for one frame, at the frame's own size. Channel 0 is background, 1..n the objects."""
+    """Output for one frame, at the frame's own size. Channel 0 is background, 1..n the objects.
 
-    probs: torch.Tensor  # [n+1, H, W] final probabilities
-    reliable: torch.Tensor  # [n+1, H, W] reliable-region probabilities (upsampled)
-    labels: np.ndarray  # [H, W] uint8 argmax (0 background, 1..n objects)
-    full_probs: torch.Tensor  # [K=12, H, W] all channels (0 unlabeled, 11 background)
-    full_reliable: torch.Tensor  # [K=12, H, W]
+    ``probs`` is computed by :meth:`VideoSegmenter.step`; the label map, the K-channel views and the
+    reliable-region map are derived on first access (no device-to-host copy inside ``step``).
+    """
+
+    def __init__(
+        self,
+        used: torch.Tensor,
+        unused: torch.Tensor,
+        reliable: Optional[tuple[torch.Tensor, torch.Tensor]],
+        frame_num: int = 0,
+    ) -> None:
+        self._used, self._unused, self._reliable = used, unused, reliable
+        self.probs = _background_first(used)  # [n+1, H, W]
+        self.frame_num = frame_num
+        self._labels: Optional[np.ndarray] = None
+
+    @property
+    def labels(self) -> np.ndarray:
+        """``[H, W]`` uint8 argmax (0 background, 1..n objects); non-finite probabilities are an error (an
+        argmax over NaN would label every pixel as object 1)."""
+        if self._labels is None:
+            if not bool(torch.isfinite(self.probs).all()):
+                raise InferenceError(
+                    f"frame {self.frame_num}: the model produced NaN or Inf probabilities (non-finite weights, "
+                    "inputs or overflow); refusing to write a label map"
+                )
+            self._labels = _label_map(self.probs).cpu().numpy()
+        return self._labels
+
+    @property
+    def full_probs(self) -> torch.Tensor:
+        """``[K=12, H, W]`` all channels (0 unlabeled, 11 background), as the authors' tracker returns them."""
+        return all_channels(self._used, self._unused)
+
+    @property
+    def reliable(self) -> torch.Tensor:
+        """``[n+1, H, W]`` reliable-region probabilities (upsampled); needs ``step(..., with_reliable=True)``."""
+        return _background_first(self._reliable_parts()[0])
+
+    @property
+    def full_reliable(self) -> torch.Tensor:
+        """``[K=12, H, W]`` reliable-region probabilities; needs ``step(..., with_reliable=True)``."""
+        return all_channels(*self._reliable_parts())
+
+    def _reliable_parts(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._reliable is None:
+            raise InferenceError("the reliable-region map is computed only with step(..., with_reliable=True)")
+        return self._reliable
 
 
 def pad_amounts(height: int, width: int, multiple: int) -> tuple[int, int, int, int]:
@@ -77,6 +122,13 @@ def crop(x: torch.Tensor, amounts: tuple[int, int, int, int]) -> torch.Tensor:
     return x[..., top : h - bottom, left : w - right]
 
 
+@functools.lru_cache(maxsize=8)
+def _normalisation(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet mean and std ``[3, 1, 1]`` on a device (made once, not copied from the host every frame)."""
+    mean = torch.tensor(IMAGENET_MEAN, device=device, dtype=dtype).view(3, 1, 1)
+    return mean, torch.tensor(IMAGENET_STD, device=device, dtype=dtype).view(3, 1, 1)
+
+
 def normalise_frame(frame: Frame, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """RGB frame (``uint8 HxWx3`` array, or float tensor ``[3,H,W]`` already normalised) -> ``[1,3,H,W]``."""
     if isinstance(frame, np.ndarray):
@@ -85,8 +137,7 @@ def normalise_frame(frame: Frame, device: torch.device, dtype: torch.dtype = tor
         if frame.dtype != np.uint8:
             raise InferenceError(f"a frame array must be uint8 RGB, got dtype {frame.dtype}")
         x = torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1).to(dtype) / 255.0
-        mean = torch.tensor(IMAGENET_MEAN, device=device, dtype=dtype).view(3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=device, dtype=dtype).view(3, 1, 1)
+        mean, std = _normalisation(device, dtype)
         return ((x - mean) / std).unsqueeze(0)
     if isinstance(frame, torch.Tensor):
         if frame.dim() != 3 or frame.shape[0] != 3 or not frame.is_floating_point():
@@ -114,20 +165,39 @@ def _object_ids(onehot: torch.Tensor) -> list[int]:
     return [i + 1 for i in torch.nonzero(present).flatten().tolist()]
 
 
-def _label_map(probs: torch.Tensor, objects: list[int]) -> torch.Tensor:
-    """Argmax of ``[K, H, W]`` probabilities as a uint8 map (object ids, 0 for background).
+def _background_first(used: torch.Tensor) -> torch.Tensor:
+    """``[unlabeled, objects..., background]`` -> ``[background, objects...]`` (device ops only, no index
+    tensor copied from the host)."""
+    return torch.cat([used[-1:], used[1:-1]])
+
+
+def _label_map(probs: torch.Tensor) -> torch.Tensor:
+    """Label map (uint8: 0 background, 1..n objects) of ``[n+1, H, W]`` probabilities (background first).
 
     Object channels are scanned in order, then background, keeping the first maximum: the same winner
-    and tie-breaking as an argmax over all 12 channels (the unused ones hold the clamped minimum), with
-    element-wise passes instead of a reduction over the outer dimension (which is slow on CPU).
+    and tie-breaking as an argmax over the authors' 12 channels (objects before background; the unused
+    channels hold the clamped minimum), with element-wise passes instead of a reduction over the outer
+    dimension (which is slow on CPU).
     """
-    best = probs[objects[0]]
+    best = probs[1]
     label = torch.ones(best.shape, dtype=torch.uint8, device=probs.device)
-    for channel, value in [(c, c) for c in objects[1:]] + [(BACKGROUND, 0)]:
+    for channel, value in [(c, c) for c in range(2, probs.shape[0])] + [(0, 0)]:
         better = probs[channel] > best
         label = torch.where(better, torch.full_like(label, value), label)
         best = torch.maximum(best, probs[channel])
     return label
+
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def check_precision(precision: str, device: torch.device) -> Optional[torch.dtype]:
+    """The autocast dtype of ``--precision`` (None for fp32); fp16 runs on CUDA only."""
+    if precision not in PRECISIONS:
+        raise InferenceError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    if precision == "fp16" and device.type != "cuda":
+        raise InferenceError(f"precision fp16 needs a CUDA device, got {device}; use bf16 or fp32")
+    return PRECISIONS[precision]
 
 
 class VideoSegmenter:
@@ -135,22 +205,49 @@ class VideoSegmenter:
 
     ``initialize(frame0, scribble0)`` builds the initial-scribble memory; then ``step(frame)`` for every
     frame, frame 0 included, returns the masks and updates memory by the settings' rules.
+
+    Each frame is encoded once: ``initialize`` (and ``add_objects``) keep the features of their frame,
+    and the next ``step`` reuses them when it is given a frame with the same pixels (compared exactly,
+    so a reused or modified buffer is encoded afresh).
+
+    The constructor calls ``model.prepare_for_inference()`` (eval mode, channels-last weights, folded
+    batch norm: in place, on the caller's model) unless the model is already prepared; call
+    ``model.train()`` to train it again.
+
+    ``precision``: ``fp32`` (default), or ``bf16`` / ``fp16`` (CUDA only) autocast around the model
+    (not validated against fp32 accuracy yet). ``compile``: ``torch.compile`` the frame encoder (static
+    shapes per video; on CUDA with CUDA graphs, mode ``reduce-overhead``).
     """
 
-    def __init__(self, model: RHMNet, settings: Optional[InferenceSettings] = None) -> None:
-        # channels-last convolution weights: same values, markedly faster kernels (see scripts/benchmark_model.py)
-        self.model = model.eval().to(memory_format=torch.channels_last)
+    def __init__(
+        self,
+        model: RHMNet,
+        settings: Optional[InferenceSettings] = None,
+        precision: str = "fp32",
+        compile: bool = False,
+    ) -> None:
+        if not model.prepared_for_inference:
+            model.prepare_for_inference()
+        self.model = model
         self.settings = settings or InferenceSettings.from_config(model.cfg)
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
+        self.autocast_dtype = check_precision(precision, self.device)
+        self._encode_fn = compiled_encoder(model, self.device) if compile else model.encode
         self.bank: Optional[MemoryBank] = None
         self.num_objects = 0
         self.valid: Optional[torch.Tensor] = None
         self.frame_size: Optional[tuple[int, int]] = None
         self.padding = (0, 0, 0, 0)
         self.frame_num = 0
+        self._kept: Optional[tuple[torch.Tensor, FrameFeatures]] = None  # (normalised frame, its features)
 
     # -- helpers --------------------------------------------------------------------------------------
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
     def _prepare(self, frame: Frame) -> torch.Tensor:
         x = normalise_frame(frame, self.device, self.dtype)
         if self.frame_size is not None and tuple(x.shape[-2:]) != self.frame_size:
@@ -165,8 +262,17 @@ class VideoSegmenter:
             )
         return pad(onehot, self.padding).to(self.dtype)
 
-    def _encode(self, x: torch.Tensor) -> FrameFeatures:
-        return self.model.encode(x)
+    def _encode(self, x: torch.Tensor, keep: bool = False) -> FrameFeatures:
+        """Features of a prepared frame; reuses the kept features of the same pixels (then forgets them)."""
+        kept, self._kept = self._kept, None
+        if kept is not None and kept[0].shape == x.shape and torch.equal(kept[0], x):
+            feats = kept[1]
+        else:
+            with self._autocast():
+                feats = self._encode_fn(x)
+        if keep:
+            self._kept = (x, feats)
+        return feats
 
     # -- public API -----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -181,7 +287,7 @@ class VideoSegmenter:
 
         ``num_objects`` (default: the largest object id in the scribble) fixes the object slots;
         ``object_ids`` (default: all slots) are the objects valid from this frame on; others join later
-        with :meth:`add_objects` (YouTube-VOS).
+        with :meth:`add_objects` (YouTube-VOS). The frame's features are kept for the next :meth:`step`.
         """
         image = normalise_frame(frame, self.device, self.dtype)
         self.frame_size = tuple(image.shape[-2:])
@@ -199,46 +305,60 @@ class VideoSegmenter:
         self.num_objects = n
         self.valid = torch.zeros(1, n, device=self.device, dtype=self.dtype)
         self.valid[0, [i - 1 for i in ids]] = 1
-        feats = self._encode(pad(image, self.padding))
-        entries = self.model.initial_entries(feats, onehot, n, self.settings.using_initial_bg)
-        self.bank = MemoryBank(entries, self.model.scribble_for_masks)
+        self._kept = None
+        feats = self._encode(pad(image, self.padding), keep=True)
+        with self._autocast():
+            entries = self.model.initial_entries(feats, onehot, n, self.settings.using_initial_bg)
+        self.bank = MemoryBank(entries, self.model.scribble_for_masks, reuse_buffers=True)
         self.frame_num = 0
 
     @torch.no_grad()
     def add_objects(self, frame: Frame, scribble: Union[np.ndarray, torch.Tensor], object_ids: Sequence[int]) -> None:
-        """Objects that first appear on ``frame``: rebuild their initial-scribble slots from this frame."""
+        """Objects that first appear on ``frame``: rebuild their initial-scribble slots from this frame.
+
+        The frame's features are kept for the next :meth:`step`."""
         if self.bank is None or self.valid is None:
             raise InferenceError("call initialize() before add_objects()")
         if any(not 1 <= i <= self.num_objects for i in object_ids):
             raise InferenceError(f"object ids {list(object_ids)} must lie in 1..{self.num_objects}")
         onehot = self._prepare_scribble(scribble)
-        feats = self._encode(self._prepare(frame))
-        fresh = self.model.initial_entries(feats, onehot, self.num_objects, True)
+        feats = self._encode(self._prepare(frame), keep=True)
+        with self._autocast():
+            fresh = self.model.initial_entries(feats, onehot, self.num_objects, True)
         rows = [i - 1 for i in object_ids]
         for entry, new in zip(self.bank.initial, fresh):
             entry.replace_objects(new, rows)
         self.valid[0, rows] = 1
 
     @torch.no_grad()
-    def step(self, frame: Frame, frame_num: Optional[int] = None) -> FrameResult:
-        """Segment the next frame (``frame_num`` defaults to a running counter from 0)."""
+    def step(self, frame: Frame, frame_num: Optional[int] = None, with_reliable: bool = False) -> FrameResult:
+        """Segment the next frame (``frame_num`` defaults to a running counter from 0).
+
+        ``with_reliable`` also upsamples the reliable-region map (``FrameResult.reliable``); no host
+        synchronisation happens here (labels are copied to the host when read).
+        """
         if self.bank is None or self.valid is None:
             raise InferenceError("call initialize() with the first frame and its scribble before step()")
         frame_num = self.frame_num if frame_num is None else frame_num
         x = self._prepare(frame)
         feats = self._encode(x)
-        out = self.model.decode(feats, self.bank, self.valid)
-        self.bank.update(out.reliable_entry, self.model.mask_entries(out, feats.size, 0.0, 1), frame_num, self.settings)
+        with self._autocast():
+            out = self.model.decode(feats, self.bank, self.valid, used_channels_only=True)
+            entries = self.model.mask_entries(out, feats.size, 0.0, 1)
+        self.bank.update(out.reliable_entry, entries, frame_num, self.settings)
         self.frame_num = frame_num + 1
-        probs = crop(out.mask_probs[-1][0], self.padding)
-        reliable = F.interpolate(out.reliable_prob, size=x.shape[-2:], mode="bilinear", align_corners=True)
-        reliable = crop(reliable[0], self.padding)
-        objects = list(range(1, self.num_objects + 1))
-        channels = [BACKGROUND] + objects
-        if not bool(torch.isfinite(probs[channels]).all()):  # NaN > best is never true: all pixels object 1
-            raise InferenceError(
-                f"frame {frame_num}: the model produced NaN or Inf probabilities (non-finite weights, inputs "
-                "or overflow); refusing to write a label map"
-            )
-        labels = _label_map(probs, objects).cpu().numpy()
-        return FrameResult(probs[channels], reliable[channels], labels, probs, reliable)
+        used = crop(out.mask_probs[-1][0].float(), self.padding)
+        unused = crop(out.mask_unused[-1][0].float(), self.padding)
+        reliable = None
+        if with_reliable:
+            parts = torch.cat([out.reliable_prob, out.reliable_unused], dim=1).float()
+            parts = crop(F.interpolate(parts, size=x.shape[-2:], mode="bilinear", align_corners=True)[0], self.padding)
+            reliable = (parts[:-1], parts[-1:])
+        return FrameResult(used, unused, reliable, frame_num)
+
+
+def compiled_encoder(model: RHMNet, device: torch.device) -> Callable[[torch.Tensor], FrameFeatures]:
+    """``torch.compile`` of the model's frame encoder (backbone, bottleneck, head adapters) with static
+    shapes (one graph per frame size); on CUDA in ``reduce-overhead`` mode (CUDA graphs)."""
+    mode = "reduce-overhead" if device.type == "cuda" else None
+    return torch.compile(model.encode, dynamic=False, mode=mode)

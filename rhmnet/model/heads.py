@@ -9,6 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from rhmnet.labels import NUM_CHANNELS
+from rhmnet.model.backbone import conv_module
+
+PROB_EPS = 1e-7  # probabilities are clamped to [PROB_EPS, 1 - PROB_EPS] before taking log odds
 
 
 class ConvNorm(nn.Module):
@@ -20,7 +23,7 @@ class ConvNorm(nn.Module):
         self.norm = nn.GroupNorm(groups, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.conv(x))
+        return self.norm(conv_module(self.conv, x))
 
 
 def _add_per_object(shortcut: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -54,7 +57,7 @@ class RefinementHead(nn.Module):
     def adapt(self, backbone_feats: list[torch.Tensor]) -> list[torch.Tensor]:
         """Adapter outputs for the stride-4, 8 and 16 backbone features (object independent)."""
         f4, f8, f16 = backbone_feats
-        return [self.adapter_4x(f4), self.adapter_8x(f8), self.adapter_16x(f16)]
+        return [conv_module(self.adapter_4x, f4), conv_module(self.adapter_8x, f8), conv_module(self.adapter_16x, f16)]
 
     def forward(self, x: torch.Tensor, adapted: list[torch.Tensor]) -> torch.Tensor:
         """Logits at stride 4, ``[B*num_objects, out_dim, H/4, W/4]``."""
@@ -65,7 +68,7 @@ class RefinementHead(nn.Module):
         x = F.relu_(self.conv_8x(_add_per_object(a8, x)))
         x = F.interpolate(x, size=a4.shape[-2:], mode="bilinear", align_corners=True)
         x = F.relu_(self.conv_4x(_add_per_object(a4, x)))
-        return self.conv_out(x)
+        return conv_module(self.conv_out, x)
 
 
 def reliable_region_head(in_dim: int, hidden_dim: int, shortcut_dims: list[int]) -> RefinementHead:
@@ -83,7 +86,7 @@ def mask_head(in_dim: int, hidden_dim: int, shortcut_dims: list[int], out_dim: i
 def soft_aggregate(fg_probs: torch.Tensor, num_channels: int = NUM_CHANNELS) -> tuple[torch.Tensor, torch.Tensor]:
     """Merge per-object foreground probabilities ``[B, num_objects, H, W]`` into K-channel ``(probs, logits)``.
 
-    ``P[bg] = prod_o (1 - f_o)``, ``P[o] = f_o``, other channels 0; clamp to ``[1e-7, 1 - 1e-7]``;
+    ``P[bg] = prod_o (1 - f_o)``, ``P[o] = f_o``, other channels 0; clamp to ``[PROB_EPS, 1 - PROB_EPS]``;
     ``logits = log(P / (1 - P))``; ``probs = softmax(logits)`` over channels.
     """
     batch, num_objects, h, w = fg_probs.shape
@@ -93,6 +96,36 @@ def soft_aggregate(fg_probs: torch.Tensor, num_channels: int = NUM_CHANNELS) -> 
     if rest:
         parts.append(fg_probs.new_zeros(batch, rest, h, w))
     parts.append(background)
-    prob = torch.cat(parts, dim=1).clamp(1e-7, 1 - 1e-7)
+    prob = torch.cat(parts, dim=1).clamp(PROB_EPS, 1 - PROB_EPS)
     logits = torch.log(prob / (1 - prob))
     return torch.softmax(logits, dim=1), logits
+
+
+def soft_aggregate_used(
+    fg_probs: torch.Tensor, num_channels: int = NUM_CHANNELS
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`soft_aggregate`'s probabilities on the used channels only (inference: no logits needed).
+
+    Returns ``(probs [B, num_objects + 2, H, W], unused [B, 1, H, W])``: channels ``[unlabeled, objects...,
+    background]`` (index 0, 1..num_objects and -1 as in the K-channel layout, so the memory encoder reads
+    them unchanged) and the probability that each of the ``K - num_objects - 2`` unused channels holds.
+    ``softmax(log odds)`` is computed as ``odds / sum(odds)``: equal up to float rounding, without the
+    log/exp passes over all K channels at full resolution.
+    """
+    batch, num_objects, h, w = fg_probs.shape
+    background = torch.prod(1 - fg_probs, dim=1, keepdim=True)
+    prob = torch.cat([fg_probs.new_zeros(batch, 1, h, w), fg_probs, background], dim=1)
+    odds = prob.clamp_(PROB_EPS, 1 - PROB_EPS)
+    odds = odds.div_(1 - odds)
+    floor = PROB_EPS / (1 - PROB_EPS)
+    total = odds.sum(1, keepdim=True).add_((num_channels - num_objects - 2) * floor)
+    return odds.div_(total), total.reciprocal_().mul_(floor)
+
+
+def all_channels(used: torch.Tensor, unused: torch.Tensor, num_channels: int = NUM_CHANNELS) -> torch.Tensor:
+    """K-channel probabilities ``[..., K, H, W]`` from :func:`soft_aggregate_used`'s output."""
+    num_objects = used.shape[-3] - 2
+    out = unused.expand(*used.shape[:-3], num_channels, *used.shape[-2:]).clone()
+    out[..., : num_objects + 1, :, :] = used[..., : num_objects + 1, :, :]
+    out[..., -1:, :, :] = used[..., -1:, :, :]
+    return out

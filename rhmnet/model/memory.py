@@ -51,13 +51,19 @@ class MemoryBank:
     """Entries by level: initial scribble (one per decoder layer), predicted reliable regions, predicted
     masks (one list per refinement layer) and, at inference, the last frame's entries."""
 
-    def __init__(self, initial: list[MemoryEntry], scribble_for_masks: bool = False) -> None:
+    def __init__(
+        self, initial: list[MemoryEntry], scribble_for_masks: bool = False, reuse_buffers: bool = False
+    ) -> None:
         self.initial = initial
         self.reliable: list[MemoryEntry] = []
         self.masks: list[list[MemoryEntry]] = [[] for _ in range(len(initial) - 1)]
         self.last_reliable: Optional[MemoryEntry] = None
         self.last_masks: list[Optional[MemoryEntry]] = [None] * (len(initial) - 1)
         self.scribble_for_masks = scribble_for_masks  # USING_SCRIBBLE_MEM_FOR_MASK: mask layers also read reliable
+        # inference: concatenated keys/values live in one buffer per reading layer, and only the entries that
+        # changed since the last frame are copied in (the returned tensors are overwritten by the next call)
+        self.reuse_buffers = reuse_buffers
+        self._buffers: dict[int, _ConcatBuffer] = {}
 
     def entries(self, level: int, temporary: Optional[MemoryEntry]) -> list[MemoryEntry]:
         """What the decoder layer of ``level`` reads: level 0 (reliable region) the high-reliability entries,
@@ -84,9 +90,12 @@ class MemoryBank:
         self, level: int, attention: Attention, temporary: Optional[MemoryEntry] = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Concatenated keys and values of everything the decoder layer of ``level`` reads."""
-        pairs = [e.key_value(attention) for e in self.entries(level, temporary)]
+        entries = self.entries(level, temporary)
+        pairs = [e.key_value(attention) for e in entries]
         if len(pairs) == 1:
             return pairs[0]
+        if self.reuse_buffers:
+            return self._buffers.setdefault(id(attention), _ConcatBuffer()).update(entries, pairs)
         return torch.cat([k for k, _ in pairs], dim=2), torch.cat([v for _, v in pairs], dim=2)
 
     # -- updates ---------------------------------------------------------------------------------------
@@ -110,6 +119,36 @@ class MemoryBank:
             elif settings.require_last:
                 self.last_masks[i] = entry
             _cap(self.masks[i], settings.max_memory_length)
+
+
+class _ConcatBuffer:
+    """Keys and values of a list of entries concatenated along the token axis, updated in place: a slot is
+    copied again only when a different entry (by identity) occupies it; a new total length reallocates."""
+
+    def __init__(self) -> None:
+        self.keys: Optional[torch.Tensor] = None
+        self.values: Optional[torch.Tensor] = None
+        self.slots: list[tuple[int, int, int]] = []  # (id(entry), id(its key tensor), length)
+        self._alive: list[tuple[MemoryEntry, torch.Tensor]] = []  # keeps ids unique while they name a slot
+
+    def update(
+        self, entries: list[MemoryEntry], pairs: list[tuple[torch.Tensor, torch.Tensor]]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        slots = [(id(e), id(k), k.shape[2]) for e, (k, _) in zip(entries, pairs)]
+        total = sum(length for *_, length in slots)
+        first_k = pairs[0][0]
+        shape = (*first_k.shape[:2], total, first_k.shape[3])
+        if self.keys is None or self.keys.shape != shape or self.keys.dtype != first_k.dtype:
+            self.keys, self.values = first_k.new_empty(shape), first_k.new_empty(shape)
+            self.slots = []
+        start = 0
+        for index, (slot, (k, v)) in enumerate(zip(slots, pairs)):
+            if index >= len(self.slots) or self.slots[index] != slot:
+                self.keys[:, :, start : start + slot[2]] = k
+                self.values[:, :, start : start + slot[2]] = v
+            start += slot[2]
+        self.slots, self._alive = slots, [(e, k) for e, (k, _) in zip(entries, pairs)]
+        return self.keys, self.values
 
 
 def _cap(entries: list[MemoryEntry], max_length: int) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -10,9 +12,9 @@ from torch import nn
 
 from rhmnet.config import Config, ConfigError
 from rhmnet.labels import MAX_OBJECTS
-from rhmnet.model.backbone import Backbone, load_imagenet_weights
+from rhmnet.model.backbone import Backbone, conv_module, load_imagenet_weights
 from rhmnet.model.embeddings import LevelEmbeddings, PositionEmbedding
-from rhmnet.model.heads import mask_head, reliable_region_head, soft_aggregate
+from rhmnet.model.heads import mask_head, reliable_region_head, soft_aggregate, soft_aggregate_used
 from rhmnet.model.matching import DecoderLayer
 from rhmnet.model.memory import MemoryBank, MemoryEntry
 from rhmnet.model.memory_encoder import attach, block_average, one_hot, similarity_labels
@@ -46,6 +48,10 @@ class FrameOutput:
     reliable_logit: torch.Tensor  # raw per-object logits [B*num_objects, 1, H/4, W/4]
     reliable_entry: MemoryEntry  # the temporary reliable-region entry
     mask_candidates: list[torch.Tensor]  # decoder candidates of the mask layers [B*num_objects, hw, C]
+    # decode(used_channels_only=True): probabilities above hold channels [unlabeled, objects..., background];
+    # these hold the probability of each unused channel ([B, 1, H, W] per layer, and for the reliable region)
+    mask_unused: Optional[list[torch.Tensor]] = None
+    reliable_unused: Optional[torch.Tensor] = None
 
 
 @dataclass
@@ -59,6 +65,35 @@ class ClipOutput:
     valid: torch.Tensor  # [B, num_objects]
 
 
+def foreground_probability(logits: torch.Tensor) -> torch.Tensor:
+    """Foreground probability ``softmax(logits)[0]`` of two-logit stride-4 head outputs, upsampled x4.
+
+    For two logits the softmax is ``sigmoid(l0 - l1)`` and bilinear upsampling is linear, so only the
+    difference is upsampled (half the full-resolution work of upsampling both logits). Returns
+    ``[N, 4h, 4w]``.
+    """
+    if logits.shape[1] == 2:
+        diff = F.interpolate(logits[:, :1] - logits[:, 1:], scale_factor=4, mode="bilinear", align_corners=True)
+        return torch.sigmoid(diff[:, 0])
+    logits = F.interpolate(logits, scale_factor=4, mode="bilinear", align_corners=True)
+    return torch.softmax(logits, dim=1)[:, 0]
+
+
+def position_table_size(cfg: Config) -> list[int]:
+    """Rows and columns of the learned position table: ``MODEL.POS_TABLE_SIZE``, else derived from the
+    training crop (``DATASETS.CROP_SIZE / TOTAL_STRIDE``, as the authors do: 24 x 24 for 384 x 384).
+
+    The model stores the resolved size in its config (and so in its checkpoints), so a model keeps its
+    table when it is fine-tuned or evaluated with another crop size."""
+    m = cfg.MODEL
+    if m.POS_TABLE_SIZE:
+        size = [int(v) for v in m.POS_TABLE_SIZE]
+        if len(size) != 2 or min(size) < 1:
+            raise ValueError(f"MODEL.POS_TABLE_SIZE must be two positive integers (rows, cols), got {m.POS_TABLE_SIZE}")
+        return size
+    return [s // m.TOTAL_STRIDE for s in cfg.DATASETS.CROP_SIZE]
+
+
 def compute_valid(object_counts: torch.Tensor, num_slots: int) -> torch.Tensor:
     """``valid[b, o] = 1`` for the real objects of each sample (``object_counts[b]`` of ``num_slots``)."""
     ids = torch.arange(num_slots, device=object_counts.device)
@@ -70,6 +105,7 @@ class RHMNet(nn.Module):
 
     def __init__(self, cfg: Config) -> None:
         super().__init__()
+        cfg = copy.deepcopy(cfg)  # the caller's config stays as given; self.cfg holds resolved values
         m = cfg.MODEL
         self.cfg = cfg
         self.stride = m.TOTAL_STRIDE
@@ -96,7 +132,7 @@ class RHMNet(nn.Module):
         self.bottleneck = nn.Sequential(nn.Conv2d(dims[2], m.HIDDEN_DIM, 1), nn.GroupNorm(32, m.HIDDEN_DIM))
         nn.init.xavier_uniform_(self.bottleneck[0].weight)
         nn.init.zeros_(self.bottleneck[0].bias)
-        rows, cols = m.POS_TABLE_SIZE or [s // m.TOTAL_STRIDE for s in cfg.DATASETS.CROP_SIZE]
+        rows, cols = m.POS_TABLE_SIZE = position_table_size(cfg)  # saved with the model's config
         self.position_embedding = PositionEmbedding(rows, cols, m.HIDDEN_DIM // 2)
         levels = 2 + m.REFINE_LAYERS if m.USE_HR_LEVEL_EMBEDDING else 1
         self.level_embedding = LevelEmbeddings(levels, m.HIDDEN_DIM)
@@ -114,6 +150,24 @@ class RHMNet(nn.Module):
             load_imagenet_weights(self.backbone, m.BACKBONE.WEIGHTS_PATH)
         self.backbone.requires_grad_(not m.BACKBONE.FROZEN)
 
+    # -- inference preparation ------------------------------------------------------------------------
+    def prepare_for_inference(self) -> RHMNet:
+        """Eval mode, channels-last weights and the backbone's batch norm folded into its convolutions.
+
+        In place (returns ``self``); the same outputs, markedly faster convolutions (see
+        ``scripts/benchmark_model.py``). ``train()`` undoes the folding; call this again after moving the
+        model to another device or dtype, or after changing its weights.
+        """
+        self.eval()
+        self.to(memory_format=torch.channels_last)
+        self.backbone.fold_batch_norm()
+        return self
+
+    @property
+    def prepared_for_inference(self) -> bool:
+        """Whether :meth:`prepare_for_inference` is in effect."""
+        return not self.training and self.backbone.batch_norm_folded
+
     # -- building blocks ---------------------------------------------------------------------------------
     def _mask_head_index(self, refine_layer: int) -> int:
         """Index of the mask head of ``refine_layer`` (one shared head when WITH_REFINE is off)."""
@@ -122,7 +176,8 @@ class RHMNet(nn.Module):
     def encode(self, images: torch.Tensor) -> FrameFeatures:
         """Everything about frames ``[N, 3, H, W]`` that does not depend on objects or memory."""
         backbone = self.backbone(images)
-        feat = self.bottleneck(backbone[2])
+        conv, norm = self.bottleneck
+        feat = norm(conv_module(conv, backbone[2]))
         h, w = feat.shape[-2:]
         pos = self.position_embedding(h, w)
         if not self.use_pos_embedding:
@@ -156,8 +211,19 @@ class RHMNet(nn.Module):
     def _map(self, tokens: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return tokens.transpose(1, 2).reshape(tokens.shape[0], -1, *size)
 
-    def decode(self, feats: FrameFeatures, bank: MemoryBank, valid: torch.Tensor) -> FrameOutput:
-        """Match one frame against memory: reliable region first, then the masks."""
+    def _aggregate(self, fg: torch.Tensor, used_only: bool) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """K-channel ``(probs, logits)``, or with ``used_only`` ``(used-channel probs, unused-channel prob)``."""
+        return soft_aggregate_used(fg) if used_only else soft_aggregate(fg)
+
+    def decode(
+        self, feats: FrameFeatures, bank: MemoryBank, valid: torch.Tensor, used_channels_only: bool = False
+    ) -> FrameOutput:
+        """Match one frame against memory: reliable region first, then the masks.
+
+        ``used_channels_only`` (inference): probabilities hold only the channels ``[unlabeled, objects...,
+        background]`` (see :func:`soft_aggregate_used`), ``mask_logits`` / ``reliable_logit`` are not
+        aggregated logits but the probability of the unused channels; equal values, less full-resolution work.
+        """
         batch, num_objects = valid.shape
         size = feats.size
         pos = feats.pos
@@ -171,7 +237,7 @@ class RHMNet(nn.Module):
         reliable_logit = self.reliable_head(self._map(x, size), feats.reliable_adapted)
         fg = torch.sigmoid(reliable_logit).view(batch, num_objects, *reliable_logit.shape[-2:])
         fg = fg * valid[..., None, None]
-        reliable_prob, _ = soft_aggregate(fg)
+        reliable_prob, reliable_unused = self._aggregate(fg, used_channels_only)
         reliable_entry = MemoryEntry(
             self._attach_prediction(candidate0, reliable_prob, self.refine_threshold[0], size, RELIABLE_LEVEL, False)
         )
@@ -186,15 +252,18 @@ class RHMNet(nn.Module):
             x = layer.cross_block(x_pos, bank.key_value(level, layer.cross_attn, temporary))
             head = self._mask_head_index(index)
             logits = self.mask_heads[head](self._map(x, size), feats.mask_adapted[head])
-            logits = F.interpolate(logits, scale_factor=4, mode="bilinear", align_corners=True)
-            fg = torch.softmax(logits, dim=1)[:, 0].view(batch, num_objects, *logits.shape[-2:])
+            fg = foreground_probability(logits)
+            fg = fg.view(batch, num_objects, *fg.shape[-2:])
             fg = fg * valid[..., None, None]
-            prob, logit = soft_aggregate(fg)
+            prob, logit = self._aggregate(fg, used_channels_only)
             mask_probs.append(prob)
             mask_logits.append(logit)
             if level + 1 < len(self.decoder):  # the next mask layer reads this layer's temporary entry
                 threshold = self.refine_threshold[level]
                 temporary = MemoryEntry(self._attach_prediction(x_pos, prob, threshold, size, level + 1, True))
+        if used_channels_only:
+            return FrameOutput(mask_probs, [], reliable_prob, reliable_logit, reliable_entry, candidates,
+                               mask_logits, reliable_unused)
         return FrameOutput(mask_probs, mask_logits, reliable_prob, reliable_logit, reliable_entry, candidates)
 
     def _attach_prediction(

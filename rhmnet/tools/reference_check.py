@@ -102,7 +102,7 @@ def run_video_reference(model: RHMNet, video: dict[str, Any]) -> dict[str, Any]:
 
     frames = FrameSource.from_arrays(list(video["frames_uint8"].numpy()))
     segment_video(segmenter, frames, video["scribble_labels"].numpy(), num_objects=int(video["num_objects"]),
-                  on_frame=keep)
+                  on_frame=keep, with_reliable=True)
     inputs = {k: video[k] for k in ("frames_uint8", "scribble_labels", "num_objects", "test", "channels")}
     return {**inputs, "multi_pred_prob": torch.stack(probs), "multi_scribble_prob": torch.stack(reliable)}
 

@@ -72,7 +72,7 @@ class RecordingSegmenter:
         self.passes += 1
         self.calls.append(("init", int(frame[0, 0, 0]), num_objects))
 
-    def step(self, frame: np.ndarray, frame_num: int) -> SimpleNamespace:
+    def step(self, frame: np.ndarray, frame_num: int, with_reliable: bool = False) -> SimpleNamespace:
         t = int(frame[0, 0, 0])
         self.calls.append(("step", t, frame_num))
         return SimpleNamespace(labels=np.full((H, W), 10 * self.passes + t, np.uint8))

@@ -149,3 +149,29 @@ def test_memory_reading_order_with_default_settings():
     assert _tags(bank.entries(1, temporary)) == [-2, 100, 106, 7]
     empty = MemoryBank([_entry(-1), _entry(-2)])
     assert _tags(empty.entries(1, temporary)) == [-2]  # the temporary entry joins only once masks exist
+
+
+def test_reused_key_value_buffers_equal_concatenation():
+    """Inference's in-place concatenation buffers give the same keys/values as torch.cat, frame after frame."""
+    from rhmnet.model.matching import Attention
+    from rhmnet.model.memory import MemoryBank, MemoryEntry, MemorySettings
+
+    torch.manual_seed(0)
+    attention = Attention(16, 2, 0.0)
+    initial = [MemoryEntry(torch.randn(2, 5, 16)) for _ in range(2)]
+    plain, reused = MemoryBank(initial), MemoryBank(initial, reuse_buffers=True)
+    settings = MemorySettings(max_memory_length=3, update_frequency=2, scribble_update_frequency=2)
+    for frame in range(7):
+        reliable = MemoryEntry(torch.randn(2, 5, 16))
+        masks = [MemoryEntry(torch.randn(2, 5, 16))]
+        temporary = MemoryEntry(torch.randn(2, 5, 16))
+        for bank in (plain, reused):
+            bank.update(reliable, masks, frame, settings)
+        for level in (0, 1):
+            expected = plain.key_value(level, attention, temporary)
+            got = reused.key_value(level, attention, temporary)
+            assert all(torch.equal(a, b) for a, b in zip(expected, got))
+    new = MemoryEntry(torch.randn(2, 5, 16))
+    initial[0].replace_objects(new, [1])  # a late object rewrites a slot of the same entry
+    expected, got = plain.key_value(0, attention), reused.key_value(0, attention)
+    assert all(torch.equal(a, b) for a, b in zip(expected, got))

@@ -42,7 +42,7 @@ class RecordingSegmenter:
     def add_objects(self, frame, scribble, object_ids) -> None:
         self.calls.append(("add_objects", int(frame[0, 0, 0]), list(object_ids)))
 
-    def step(self, frame, frame_num=None) -> FakeResult:
+    def step(self, frame, frame_num=None, with_reliable=False) -> FakeResult:
         self.calls.append(("step", int(frame[0, 0, 0]), frame_num))
         return FakeResult((frame[..., 0] % 3).astype(np.uint8))
 

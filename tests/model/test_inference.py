@@ -25,9 +25,15 @@ def test_streaming_shapes_and_labels(tiny_model):
     seg = VideoSegmenter(tiny_model, InferenceSettings(update_frequency=2, scribble_update_frequency=1))
     seg.initialize(video[0], scribble)
     assert seg.num_objects == 2 and seg.padding == (5, 5, 7, 7)
-    for frame in video:
-        res = seg.step(frame)
-        assert res.probs.shape == (3, 50, 70) and res.reliable.shape == (3, 50, 70)
+    for index, frame in enumerate(video):
+        res = seg.step(frame, with_reliable=index % 2 == 0)
+        assert res.probs.shape == (3, 50, 70)
+        if index % 2 == 0:
+            assert res.reliable.shape == (3, 50, 70) and res.full_reliable.shape == (12, 50, 70)
+            assert torch.allclose(res.full_reliable.sum(0), torch.ones(50, 70), atol=1e-5)
+        else:
+            with pytest.raises(InferenceError, match="with_reliable"):
+                _ = res.reliable
         assert res.full_probs.shape == (12, 50, 70)
         assert res.labels.shape == (50, 70) and res.labels.dtype == np.uint8
         assert set(np.unique(res.labels)) <= {0, 1, 2}

@@ -1,0 +1,36 @@
+"""scripts/benchmark_model.py: the table's ratio to the authors' figures (no timing is asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def benchmark_module():
+    spec = importlib.util.spec_from_file_location("benchmark_model", REPO / "scripts" / "benchmark_model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_table_shows_the_ratio_to_the_authors(benchmark_module, capsys) -> None:
+    rows = [{"objects": 1, "ms": 500.0, "fps": 2.0, "full_ms": 554.0, "peak_mb": 1200.0},
+            {"objects": 4, "ms": 900.0, "fps": 1.1, "full_ms": 950.0, "peak_mb": 1300.0}]  # fmt: skip
+    benchmark_module.print_table(rows, torch.device("cpu"), "title")
+    out = capsys.readouterr().out
+    assert "1662.0" in out and f"{1662 / 554:.2f}x" in out  # objects 1: authors' 1662 ms
+    assert out.splitlines()[3].split()[-1] == "-"  # no authors' figure for 4 objects
+    assert "project's 2-core CPU" in out
+    benchmark_module.print_table(rows[:1], torch.device("cuda"), "title")
+    assert f"{15.6 / 554:.2f}x" in capsys.readouterr().out
+
+
+def test_synthetic_video_has_one_stroke_per_object(benchmark_module) -> None:
+    video, scribble = benchmark_module.synthetic_video(frames=2, objects=3, height=480, width=854)
+    assert video.shape == (2, 480, 854, 3)
+    assert set(scribble.ravel().tolist()) == {0, 1, 2, 3, 11}
