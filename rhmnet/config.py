@@ -222,6 +222,8 @@ class TrainConfig:
 
 @dataclass
 class TestConfig:
+    """Inference: the memory policy (what is stored, how often, how much) and the working resolution."""
+
     USING_INITIAL_BG: bool = True
     REQUIRE_LAST: bool = False
     REQUIRE_LAST_SCRIBBLE: bool = True

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 import rhmnet
-from rhmnet.inference import InferenceSettings, VideoSegmenter
+from rhmnet.inference import VideoSegmenter
 from rhmnet.inference.session import PRECISIONS
 
 FULL_MEMORY_FRAME = 18
@@ -131,7 +131,7 @@ def main() -> None:
             model = rhmnet.build_model(cfg, device)
         segmenter_args = {"precision": args.precision, "compile": args.compile}
         rows = [
-            benchmark(VideoSegmenter(model, InferenceSettings.from_config(model.cfg), **segmenter_args), n, args.frames)
+            benchmark(VideoSegmenter(model, model.cfg.TEST, **segmenter_args), n, args.frames)
             for n in args.objects
         ]
         threads = f"CPU, {torch.get_num_threads()} threads"

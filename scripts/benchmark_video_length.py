@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 import rhmnet  # noqa: E402
 from rhmnet.evaluation.speed import _read_status_kib  # noqa: E402
-from rhmnet.inference import InferenceSettings, VideoSegmenter  # noqa: E402
+from rhmnet.inference import VideoSegmenter  # noqa: E402
 from rhmnet.inference.driver import FrameSource, PaletteWriter, VideoFrame, segment_video  # noqa: E402
 
 SMALL_MODEL = [
@@ -77,7 +77,7 @@ def main() -> None:
     torch.manual_seed(0)
     overrides = ["MODEL.BACKBONE.PRETRAINED=false"] + ([] if args.paper else SMALL_MODEL)
     model = rhmnet.build_model(rhmnet.load_config("video_training", overrides), device).eval()
-    segmenter = VideoSegmenter(model, InferenceSettings.from_config(model.cfg))
+    segmenter = VideoSegmenter(model, model.cfg.TEST)
     reports = sorted(n for n in args.report if n <= args.frames)
     rows: list[tuple[int, float, float, float, float]] = []
     step_seconds = 0.0

@@ -13,7 +13,7 @@ import torch
 
 from rhmnet.config import Config, ConfigError, load_config
 from rhmnet.guards import check_device
-from rhmnet.inference import InferenceSettings, VideoSegmenter
+from rhmnet.inference import VideoSegmenter
 from rhmnet.inference.session import PRECISIONS
 
 CHECKPOINT_PATTERN = "pretrain_weights_{config}/pretrain_checkpoint_{epoch}.pth.tar"
@@ -172,7 +172,7 @@ def make_segmenter(
     model: torch.nn.Module, cfg: Config, precision: str = "fp32", compile: bool = False
 ) -> VideoSegmenter:
     """A streaming segmenter with the inference settings of ``cfg.TEST`` (prepares ``model`` for inference)."""
-    return VideoSegmenter(model, InferenceSettings.from_config(cfg), precision=precision, compile=compile)
+    return VideoSegmenter(model, cfg.TEST, precision=precision, compile=compile)
 
 
 def summary_stats(

@@ -1,5 +1,5 @@
 """Streaming per-frame inference."""
 
-from rhmnet.inference.session import FrameResult, InferenceError, InferenceSettings, VideoSegmenter
+from rhmnet.inference.session import FrameResult, InferenceError, VideoSegmenter
 
-__all__ = ["FrameResult", "InferenceError", "InferenceSettings", "VideoSegmenter"]
+__all__ = ["FrameResult", "InferenceError", "VideoSegmenter"]

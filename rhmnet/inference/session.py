@@ -8,19 +8,18 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Optional, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rhmnet.config import Config
+from rhmnet.config import TestConfig
 from rhmnet.errors import RHMNetError
 from rhmnet.labels import BACKGROUND, MAX_OBJECTS, NUM_CHANNELS
 from rhmnet.model import RHMNet
 from rhmnet.model.heads import all_channels
-from rhmnet.model.memory import MemoryBank, MemorySettings
+from rhmnet.model.memory import MemoryBank
 from rhmnet.model.memory_encoder import one_hot
 from rhmnet.model.rhmnet import FrameFeatures
 
@@ -33,22 +32,6 @@ Frame = Union[np.ndarray, torch.Tensor]
 class InferenceError(RHMNetError, ValueError):
     """Bad input to the streaming API."""
 
-
-@dataclass
-class InferenceSettings(MemorySettings):
-    """Memory policy at inference (cfg.TEST)."""
-
-    @classmethod
-    def from_config(cls, cfg: Config) -> InferenceSettings:
-        t = cfg.TEST
-        return cls(
-            max_memory_length=t.MAX_MEMORY_LENGTH,
-            update_frequency=t.UPDATE_FREQUENCY,
-            scribble_update_frequency=t.SCRIBBLE_UPDATE_FREQUENCY,
-            require_last_scribble=t.REQUIRE_LAST_SCRIBBLE,
-            require_last=t.REQUIRE_LAST,
-            using_initial_bg=t.USING_INITIAL_BG,
-        )
 
 
 class FrameResult:
@@ -204,7 +187,8 @@ class VideoSegmenter:
     """Streaming RHMNet inference for one video at a time (batch 1).
 
     ``initialize(frame0, scribble0)`` builds the initial-scribble memory; then ``step(frame)`` for every
-    frame, frame 0 included, returns the masks and updates memory by the settings' rules.
+    frame, frame 0 included, returns the masks and updates memory by the memory policy ``settings``
+    (a :class:`~rhmnet.config.TestConfig`; default: the model's ``cfg.TEST``).
 
     Each frame is encoded once: ``initialize`` (and ``add_objects``) keep the features of their frame,
     and the next ``step`` reuses them when it is given a frame with the same pixels (compared exactly,
@@ -222,14 +206,14 @@ class VideoSegmenter:
     def __init__(
         self,
         model: RHMNet,
-        settings: Optional[InferenceSettings] = None,
+        settings: Optional[TestConfig] = None,
         precision: str = "fp32",
         compile: bool = False,
     ) -> None:
         if not model.prepared_for_inference:
             model.prepare_for_inference()
         self.model = model
-        self.settings = settings or InferenceSettings.from_config(model.cfg)
+        self.settings = settings or model.cfg.TEST
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
         self.autocast_dtype = check_precision(precision, self.device)
@@ -308,7 +292,7 @@ class VideoSegmenter:
         self._kept = None
         feats = self._encode(pad(image, self.padding), keep=True)
         with self._autocast():
-            entries = self.model.initial_entries(feats, onehot, n, self.settings.using_initial_bg)
+            entries = self.model.initial_entries(feats, onehot, n, self.settings.USING_INITIAL_BG)
         self.bank = MemoryBank(entries, self.model.scribble_for_masks, reuse_buffers=True)
         self.frame_num = 0
 

@@ -7,6 +7,7 @@ from typing import Optional
 
 import torch
 
+from rhmnet.config import TestConfig
 from rhmnet.model.matching import Attention
 
 
@@ -33,18 +34,6 @@ class MemoryEntry:
         index = torch.tensor(rows, device=self.tokens.device)
         self.tokens = self.tokens.index_copy(0, index, other.tokens.index_select(0, index))
         self._kv.clear()
-
-
-@dataclass
-class MemorySettings:
-    """Inference-time memory policy (cfg.TEST)."""
-
-    max_memory_length: int = 4
-    update_frequency: int = 6
-    scribble_update_frequency: int = 6
-    require_last_scribble: bool = True
-    require_last: bool = False
-    using_initial_bg: bool = True
 
 
 class MemoryBank:
@@ -105,20 +94,20 @@ class MemoryBank:
         for store, entry in zip(self.masks, masks):
             store.append(entry)
 
-    def update(self, reliable: MemoryEntry, masks: list[MemoryEntry], frame_num: int, settings: MemorySettings) -> None:
-        """Inference rule: store every n-th frame, otherwise keep as last-frame entry; cap list lengths
-        by dropping the second entry (the first stays)."""
-        if frame_num % settings.scribble_update_frequency == 0:
+    def update(self, reliable: MemoryEntry, masks: list[MemoryEntry], frame_num: int, policy: TestConfig) -> None:
+        """Inference rule (the memory policy of ``cfg.TEST``): store every n-th frame, otherwise keep it as
+        the last-frame entry; cap list lengths by dropping the second entry (the first stays)."""
+        if frame_num % policy.SCRIBBLE_UPDATE_FREQUENCY == 0:
             self.reliable.append(reliable)
-        elif settings.require_last_scribble:
+        elif policy.REQUIRE_LAST_SCRIBBLE:
             self.last_reliable = reliable
-        _cap(self.reliable, settings.max_memory_length)
+        _cap(self.reliable, policy.MAX_MEMORY_LENGTH)
         for i, entry in enumerate(masks):
-            if frame_num % settings.update_frequency == 0:
+            if frame_num % policy.UPDATE_FREQUENCY == 0:
                 self.masks[i].append(entry)
-            elif settings.require_last:
+            elif policy.REQUIRE_LAST:
                 self.last_masks[i] = entry
-            _cap(self.masks[i], settings.max_memory_length)
+            _cap(self.masks[i], policy.MAX_MEMORY_LENGTH)
 
 
 class _ConcatBuffer:

@@ -19,9 +19,10 @@ from typing import Any, Optional
 
 import torch
 
+from rhmnet.config import TestConfig
 from rhmnet.engine.step import forward_and_losses
 from rhmnet.errors import run_cli
-from rhmnet.inference import FrameResult, InferenceSettings, VideoSegmenter
+from rhmnet.inference import FrameResult, VideoSegmenter
 from rhmnet.inference.driver import FrameSource, VideoFrame, segment_video
 from rhmnet.model import RHMNet
 from rhmnet.model_io import author_to_ours, load_model
@@ -91,7 +92,7 @@ def run_training_reference(model: RHMNet, inputs: dict[str, torch.Tensor], grad_
 
 def run_video_reference(model: RHMNet, video: dict[str, Any]) -> dict[str, Any]:
     """Streaming inference over a reference video: initialise on frame 0, then step every frame."""
-    settings = InferenceSettings(**{k.lower(): v for k, v in video["test"].items()})
+    settings = TestConfig(**video["test"])
     segmenter = VideoSegmenter(model, settings)
     channels = list(video["channels"])
     probs, reliable = [], []

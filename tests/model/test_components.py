@@ -7,9 +7,10 @@ import math
 import pytest
 import torch
 
+from rhmnet.config import TestConfig
 from rhmnet.inference.session import crop, pad, pad_amounts
 from rhmnet.model.heads import soft_aggregate
-from rhmnet.model.memory import MemoryBank, MemoryEntry, MemorySettings
+from rhmnet.model.memory import MemoryBank, MemoryEntry
 from rhmnet.model.memory_encoder import attach, block_average, one_hot, similarity_labels
 
 
@@ -119,12 +120,12 @@ def _tags(entries):
 
 
 def test_memory_cap_drops_the_second_entry():
-    settings = MemorySettings(
-        max_memory_length=3,
-        update_frequency=1,
-        scribble_update_frequency=2,
-        require_last_scribble=True,
-        require_last=True,
+    settings = TestConfig(
+        MAX_MEMORY_LENGTH=3,
+        UPDATE_FREQUENCY=1,
+        SCRIBBLE_UPDATE_FREQUENCY=2,
+        REQUIRE_LAST_SCRIBBLE=True,
+        REQUIRE_LAST=True,
     )
     bank = MemoryBank([_entry(-1), _entry(-2)])
     for frame in range(6):
@@ -139,7 +140,7 @@ def test_memory_cap_drops_the_second_entry():
 
 
 def test_memory_reading_order_with_default_settings():
-    settings = MemorySettings()  # length 4, every 6th frame, last reliable entry kept
+    settings = TestConfig()  # length 4, every 6th frame, last reliable entry kept
     bank = MemoryBank([_entry(-1), _entry(-2)])
     for frame in range(7):
         bank.update(_entry(frame), [_entry(100 + frame)], frame, settings)
@@ -154,13 +155,12 @@ def test_memory_reading_order_with_default_settings():
 def test_reused_key_value_buffers_equal_concatenation():
     """Inference's in-place concatenation buffers give the same keys/values as torch.cat, frame after frame."""
     from rhmnet.model.matching import Attention
-    from rhmnet.model.memory import MemoryBank, MemoryEntry, MemorySettings
 
     torch.manual_seed(0)
     attention = Attention(16, 2, 0.0)
     initial = [MemoryEntry(torch.randn(2, 5, 16)) for _ in range(2)]
     plain, reused = MemoryBank(initial), MemoryBank(initial, reuse_buffers=True)
-    settings = MemorySettings(max_memory_length=3, update_frequency=2, scribble_update_frequency=2)
+    settings = TestConfig(MAX_MEMORY_LENGTH=3, UPDATE_FREQUENCY=2, SCRIBBLE_UPDATE_FREQUENCY=2)
     for frame in range(7):
         reliable = MemoryEntry(torch.randn(2, 5, 16))
         masks = [MemoryEntry(torch.randn(2, 5, 16))]

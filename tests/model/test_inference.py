@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from rhmnet.inference import InferenceError, InferenceSettings, VideoSegmenter
+from rhmnet.config import TestConfig
+from rhmnet.inference import InferenceError, VideoSegmenter
 from rhmnet.model.rhmnet import compute_valid
 
 
@@ -22,7 +23,7 @@ def _video(frames: int = 4, h: int = 50, w: int = 70, seed: int = 0):
 
 def test_streaming_shapes_and_labels(tiny_model):
     video, scribble = _video()
-    seg = VideoSegmenter(tiny_model, InferenceSettings(update_frequency=2, scribble_update_frequency=1))
+    seg = VideoSegmenter(tiny_model, TestConfig(UPDATE_FREQUENCY=2, SCRIBBLE_UPDATE_FREQUENCY=1))
     seg.initialize(video[0], scribble)
     assert seg.num_objects == 2 and seg.padding == (5, 5, 7, 7)
     for index, frame in enumerate(video):
