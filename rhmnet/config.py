@@ -26,12 +26,13 @@ class ConfigError(ValueError):
 
 @dataclass
 class BackboneConfig:
-    NAME: str = "resnet50"  # resnet50 (paper), resnet34 / resnet18 (small demo models)
+    NAME: str = "resnet50"  # resnet50 (paper), resnet34 / resnet18, efficientnet_lite0, or a timm model name
     VERSION: str = "v1"
     FROZEN: bool = False  # run the backbone without gradients
     BN_FROZEN: bool = True  # frozen batch norm (always true in the paper)
     PRETRAINED: bool = True  # start from ImageNet weights when building a fresh model
-    WEIGHTS_PATH: Optional[str] = None  # local torchvision ResNet state dict; no download needed
+    WEIGHTS_PATH: Optional[str] = None  # local state dict (torchvision ResNet / timm names); no download needed
+    FROZEN_STAGES: int = 0  # the stem and the first stages that are not trained (0: train all)
 
 
 @dataclass

@@ -279,8 +279,9 @@ class Trainer:
                   "skip": state.skip}
         if self.writer is not None and self.ctx.is_main and index % max(1, cfg.TRAIN.LOG_INTERVAL) == 0:
             probs = [frame[-1] for frame in out.multi_pred_prob]
-            self.writer.add_image("predictions", overlay_clip(batch["images"], batch["scribbles"], probs),
-                                  index, dataformats="HWC")
+            grid = overlay_clip(batch["images"], batch["scribbles"], probs,
+                                normalisation=self.net.backbone.normalisation)
+            self.writer.add_image("predictions", grid, index, dataformats="HWC")
         return record
 
     def _report(self, record: dict[str, float], bar: tqdm, log_file: Any) -> None:

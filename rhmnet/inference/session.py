@@ -16,11 +16,9 @@ import torch.nn.functional as F
 from rhmnet.config import Config
 from rhmnet.model import RHMNet
 from rhmnet.model.attach import BACKGROUND, MAX_OBJECTS, NUM_CHANNELS, one_hot
+from rhmnet.model.backbone import Normalisation
 from rhmnet.model.memory import MemoryBank, MemorySettings
 from rhmnet.model.rhmnet import FrameFeatures
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Frame = Union[np.ndarray, torch.Tensor]
 
@@ -75,16 +73,18 @@ def crop(x: torch.Tensor, amounts: tuple[int, int, int, int]) -> torch.Tensor:
     return x[..., top : h - bottom, left : w - right]
 
 
-def normalise_frame(frame: Frame, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """RGB frame (``uint8 HxWx3`` array, or float tensor ``[3,H,W]`` already normalised) -> ``[1,3,H,W]``."""
+def normalise_frame(
+    frame: Frame, normalisation: Normalisation, device: torch.device, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """RGB frame (``uint8 HxWx3`` array, or float tensor ``[3,H,W]`` already normalised) -> ``[1,3,H,W]``,
+    with the backbone's ``normalisation`` (``model.backbone.normalisation``)."""
     if isinstance(frame, np.ndarray):
         if frame.ndim != 3 or frame.shape[2] != 3:
             raise InferenceError(f"a frame must be an RGB image of shape HxWx3, got shape {frame.shape}")
         if frame.dtype != np.uint8:
             raise InferenceError(f"a frame array must be uint8 RGB, got dtype {frame.dtype}")
         x = torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1).to(dtype) / 255.0
-        mean = torch.tensor(IMAGENET_MEAN, device=device, dtype=dtype).view(3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=device, dtype=dtype).view(3, 1, 1)
+        mean, std = normalisation.tensors(device, dtype)
         return ((x - mean) / std).unsqueeze(0)
     if isinstance(frame, torch.Tensor):
         if frame.dim() != 3 or frame.shape[0] != 3 or not frame.is_floating_point():
@@ -141,6 +141,7 @@ class VideoSegmenter:
         self.settings = settings or InferenceSettings.from_config(model.cfg)
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
+        self.normalisation: Normalisation = model.backbone.normalisation
         self.bank: Optional[MemoryBank] = None
         self.num_objects = 0
         self.valid: Optional[torch.Tensor] = None
@@ -150,7 +151,7 @@ class VideoSegmenter:
 
     # -- helpers --------------------------------------------------------------------------------------
     def _prepare(self, frame: Frame) -> torch.Tensor:
-        x = normalise_frame(frame, self.device, self.dtype)
+        x = normalise_frame(frame, self.normalisation, self.device, self.dtype)
         if self.frame_size is not None and tuple(x.shape[-2:]) != self.frame_size:
             raise InferenceError(f"frame size {tuple(x.shape[-2:])} differs from the first frame's {self.frame_size}")
         return pad(x, self.padding)
@@ -181,7 +182,7 @@ class VideoSegmenter:
         ``object_ids`` (default: all slots) are the objects valid from this frame on; others join later
         with :meth:`add_objects` (YouTube-VOS).
         """
-        image = normalise_frame(frame, self.device, self.dtype)
+        image = normalise_frame(frame, self.normalisation, self.device, self.dtype)
         self.frame_size = tuple(image.shape[-2:])
         self.padding = pad_amounts(*self.frame_size, self.model.stride)
         onehot = self._prepare_scribble(scribble)

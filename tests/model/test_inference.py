@@ -47,7 +47,7 @@ def test_streaming_matches_a_direct_decode(tiny_model):
     from rhmnet.model.memory import MemoryBank
 
     with torch.no_grad():
-        feats = tiny_model.encode(normalise_frame(video[0], torch.device("cpu")))
+        feats = tiny_model.encode(normalise_frame(video[0], tiny_model.backbone.normalisation, torch.device("cpu")))
         bank = MemoryBank(tiny_model.initial_entries(feats, scribble_to_onehot(scribble, torch.device("cpu")), 2))
         out = tiny_model.decode(feats, bank, compute_valid(torch.tensor([2]), 2))
     assert torch.allclose(res.full_probs, out.mask_probs[-1][0], atol=1e-6)
