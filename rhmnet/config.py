@@ -207,6 +207,7 @@ class TestConfig:
     MAX_MEMORY_LENGTH: int = 20
     UPDATE_FREQUENCY: int = 5
     SCRIBBLE_UPDATE_FREQUENCY: int = 5
+    INPUT_SHORT_SIDE: int = 0  # 0: segment frames at their own size; else resized to this short side (and back)
 
 
 @dataclass

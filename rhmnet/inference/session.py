@@ -29,7 +29,9 @@ class InferenceError(ValueError):
 
 @dataclass
 class InferenceSettings(MemorySettings):
-    """Memory policy at inference (cfg.TEST)."""
+    """Memory policy and working resolution at inference (cfg.TEST)."""
+
+    input_short_side: int = 0  # 0: frames at their own size; else resized to this short side, outputs back
 
     @classmethod
     def from_config(cls, cfg: Config) -> InferenceSettings:
@@ -41,6 +43,7 @@ class InferenceSettings(MemorySettings):
             require_last_scribble=t.REQUIRE_LAST_SCRIBBLE,
             require_last=t.REQUIRE_LAST,
             using_initial_bg=t.USING_INITIAL_BG,
+            input_short_side=t.INPUT_SHORT_SIDE,
         )
 
 
@@ -91,6 +94,25 @@ def normalise_frame(
             raise InferenceError(f"a frame tensor must be a normalised float [3, H, W], got {tuple(frame.shape)}")
         return frame.to(device=device, dtype=dtype).unsqueeze(0)
     raise InferenceError(f"a frame must be a numpy array or a tensor, got {type(frame).__name__}")
+
+
+def working_size(size: tuple[int, int], short_side: int) -> tuple[int, int]:
+    """``(height, width)`` with the short side scaled to ``short_side`` (``size`` itself when 0)."""
+    if short_side <= 0 or min(size) == short_side:
+        return size
+    scale = short_side / min(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def resize_scribble(onehot: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """One-hot scribble ``[1, K, H, W]`` resized so that thin strokes survive: a pixel of the result takes
+    the label covering most of its area, and is labelled wherever any stroke touches it."""
+    if tuple(onehot.shape[-2:]) == size:
+        return onehot
+    area = F.interpolate(onehot[:, 1:].float(), size=size, mode="area")  # channel 0 is "unlabeled"
+    best, index = area.max(dim=1)
+    labels = torch.where(best > 0, index + 1, torch.zeros_like(index))
+    return one_hot(labels[0]).unsqueeze(0).to(onehot.dtype)
 
 
 def scribble_to_onehot(scribble: Union[np.ndarray, torch.Tensor], device: torch.device) -> torch.Tensor:
@@ -146,6 +168,7 @@ class VideoSegmenter:
         self.num_objects = 0
         self.valid: Optional[torch.Tensor] = None
         self.frame_size: Optional[tuple[int, int]] = None
+        self.work_size: Optional[tuple[int, int]] = None  # the size the model sees (cfg.TEST.INPUT_SHORT_SIDE)
         self.padding = (0, 0, 0, 0)
         self.frame_num = 0
 
@@ -154,7 +177,18 @@ class VideoSegmenter:
         x = normalise_frame(frame, self.normalisation, self.device, self.dtype)
         if self.frame_size is not None and tuple(x.shape[-2:]) != self.frame_size:
             raise InferenceError(f"frame size {tuple(x.shape[-2:])} differs from the first frame's {self.frame_size}")
-        return pad(x, self.padding)
+        return pad(self._to_work_size(x), self.padding)
+
+    def _to_work_size(self, x: torch.Tensor) -> torch.Tensor:
+        if self.work_size is None or tuple(x.shape[-2:]) == self.work_size:
+            return x
+        return F.interpolate(x, size=self.work_size, mode="bilinear", align_corners=False, antialias=True)
+
+    def _to_frame_size(self, x: torch.Tensor) -> torch.Tensor:
+        """Cropped outputs ``[C, h, w]`` at the working size back to the frame's size."""
+        if tuple(x.shape[-2:]) == self.frame_size:
+            return x
+        return F.interpolate(x[None], size=self.frame_size, mode="bilinear", align_corners=False)[0]
 
     def _prepare_scribble(self, scribble: Union[np.ndarray, torch.Tensor]) -> torch.Tensor:
         onehot = scribble_to_onehot(scribble, self.device)
@@ -162,7 +196,7 @@ class VideoSegmenter:
             raise InferenceError(
                 f"scribble size {tuple(onehot.shape[-2:])} does not match the frame size {self.frame_size}"
             )
-        return pad(onehot, self.padding).to(self.dtype)
+        return pad(resize_scribble(onehot, self.work_size), self.padding).to(self.dtype)
 
     def _encode(self, x: torch.Tensor) -> FrameFeatures:
         return self.model.encode(x)
@@ -184,7 +218,8 @@ class VideoSegmenter:
         """
         image = normalise_frame(frame, self.normalisation, self.device, self.dtype)
         self.frame_size = tuple(image.shape[-2:])
-        self.padding = pad_amounts(*self.frame_size, self.model.stride)
+        self.work_size = working_size(self.frame_size, self.settings.input_short_side)
+        self.padding = pad_amounts(*self.work_size, self.model.stride)
         onehot = self._prepare_scribble(scribble)
         present = _object_ids(onehot)
         n = num_objects if num_objects is not None else (max(present) if present else 0)
@@ -198,7 +233,7 @@ class VideoSegmenter:
         self.num_objects = n
         self.valid = torch.zeros(1, n, device=self.device, dtype=self.dtype)
         self.valid[0, [i - 1 for i in ids]] = 1
-        feats = self._encode(pad(image, self.padding))
+        feats = self._encode(pad(self._to_work_size(image), self.padding))
         entries = self.model.initial_entries(feats, onehot, n, self.settings.using_initial_bg)
         self.bank = MemoryBank(entries, self.model.scribble_for_masks)
         self.frame_num = 0
@@ -229,9 +264,9 @@ class VideoSegmenter:
         out = self.model.decode(feats, self.bank, self.valid)
         self.bank.update(out.reliable_entry, self.model.mask_entries(out, feats.size, 0.0, 1), frame_num, self.settings)
         self.frame_num = frame_num + 1
-        probs = crop(out.mask_probs[-1][0], self.padding)
+        probs = self._to_frame_size(crop(out.mask_probs[-1][0], self.padding))
         reliable = F.interpolate(out.reliable_prob, size=x.shape[-2:], mode="bilinear", align_corners=True)
-        reliable = crop(reliable[0], self.padding)
+        reliable = self._to_frame_size(crop(reliable[0], self.padding))
         objects = list(range(1, self.num_objects + 1))
         labels = _label_map(probs, objects).cpu().numpy()
         channels = [BACKGROUND] + objects
