@@ -282,10 +282,17 @@ class EvalVideo:
 
 
 def run_methods(
-    model: RHMNet, cfg: Config, videos: list[EvalVideo], davis_root: Path, out: Path, set_name: str, tag: str
+    model: RHMNet,
+    cfg: Config,
+    videos: list[EvalVideo],
+    davis_root: Path,
+    out: Path,
+    set_name: str,
+    tag: str,
+    score: bool = True,
 ) -> list[Scores]:
     """The trained model, the dilated-scribble baseline and the kNN baseline on ``videos``; J&F of each
-    (only when every video is segmented in full)."""
+    when ``score`` (every video segmented in full)."""
     segmenter = VideoSegmenter(model, InferenceSettings.from_config(cfg))
     knn = KnnPropagation(model, cfg.TEST.INPUT_SHORT_SIDE)
     for video in tqdm(videos, desc=f"segmenting {set_name}", dynamic_ncols=True):
@@ -293,6 +300,8 @@ def run_methods(
         write_gif(video.frames, masks, video.scribble, out / "overlays" / f"{tag}-{video.name}.gif")
         dilated_scribble_baseline(video.scribble, video.frames, out / tag / "dilated" / video.name)
         knn.segment(video.frames, video.scribble, out / tag / "knn" / video.name)
+    if not score:
+        return []
     names = [v.name for v in videos]
     return [
         evaluate(out / tag / folder, davis_root, names, set_name, row)
@@ -432,9 +441,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     if (sample / "ImageSets" / "2017" / "val.txt").is_file():
         with timer("evaluate DAVIS val"):
             videos = davis_val_videos(sample, out, args.seed, args.davis_frames)
-            davis_rows = run_methods(model, cfg, videos, sample, out, DAVIS_SET, "davis-val")
-            if args.davis_frames is None:  # J&F only for fully segmented videos
-                rows += davis_rows
+            score = args.davis_frames is None  # J&F only for fully segmented videos
+            rows += run_methods(model, cfg, videos, sample, out, DAVIS_SET, "davis-val", score)
     else:
         log.info("no DAVIS sample at %s: skipping the real-frame evaluation (set RHMNET_SHARED)", sample)
     minutes = (time.perf_counter() - start) / 60
