@@ -32,7 +32,7 @@ class BackboneConfig:
     BN_FROZEN: bool = True  # frozen batch norm (always true in the paper)
     PRETRAINED: bool = True  # start from ImageNet weights when building a fresh model
     WEIGHTS_PATH: Optional[str] = None  # local state dict (torchvision ResNet / timm names); no download needed
-    FROZEN_STAGES: int = 0  # the stem and the first stages that are not trained (0: train all)
+    FROZEN_STAGES: int = 0  # stem + first stages whose weights stay fixed (0: train all; BN statistics: BN_FROZEN)
 
 
 @dataclass
