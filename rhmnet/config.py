@@ -44,12 +44,13 @@ class ConfigError(RHMNetError, ValueError):
 
 @dataclass
 class BackboneConfig:
-    NAME: str = "resnet50"  # resnet50 (paper), resnet34 / resnet18 (small demo models)
+    NAME: str = "resnet50"  # resnet50 (paper), resnet34 / resnet18, efficientnet_lite0, or a timm model name
     VERSION: str = "v1"
     FROZEN: bool = False  # run the backbone without gradients
     BN_FROZEN: bool = True  # frozen batch norm (always true in the paper)
     PRETRAINED: bool = True  # start from ImageNet weights when building a fresh model
-    WEIGHTS_PATH: Optional[str] = None  # local torchvision ResNet state dict; no download needed
+    WEIGHTS_PATH: Optional[str] = None  # local state dict (torchvision ResNet / timm names); no download needed
+    FROZEN_STAGES: int = 0  # stem + first stages whose weights stay fixed (0: train all; BN statistics: BN_FROZEN)
 
 
 @dataclass
@@ -230,6 +231,7 @@ class TestConfig:
     MAX_MEMORY_LENGTH: int = 4
     UPDATE_FREQUENCY: int = 6
     SCRIBBLE_UPDATE_FREQUENCY: int = 6
+    INPUT_SHORT_SIDE: int = 0  # 0: segment frames at their own size; else resized to this short side (and back)
 
 
 @dataclass

@@ -1,14 +1,19 @@
-"""A demo that learns, on a CPU, with no downloads:
+"""A demo that learns to segment real video on a CPU, with no downloads:
 
-    python -m rhmnet.demo [--out outputs/demo] [--iters N] [--threads T]
+    python -m rhmnet.demo [--out outputs/demo] [--davis PATH ...] [--iters N] [--threads T]
 
-1. builds a synthetic scribble-VOS dataset (moving textured shapes; DAVIS and YouTube-VOS layouts);
-2. trains ``configs/demo.yaml`` (a small RHMNet) from scratch on it, from scribbles only, with a progress bar;
-3. evaluates J&F on held-out synthetic videos (initialised from a first-frame scribble) and compares with
-   a baseline that repeats the first frame's dilated scribble on every frame;
-4. runs the trained model on the real DAVIS sample sequences in ``../shared/data/davis-sample`` when
-   present (scribbles synthesised from their first-frame masks);
-5. writes palette masks, overlay GIFs and a results table into the output folder, whose path it prints.
+1. builds a synthetic scribble-VOS dataset (moving textured shapes; DAVIS and YouTube-VOS layouts) and
+   prepares every DAVIS-layout training root given with ``--davis`` (default: ``../shared/data/davis16-train``
+   when present): frames and masks resized to the config's training resolution, scribbles synthesised
+   from the masks by :mod:`rhmnet.dataprep.scribble_synthesis`;
+2. trains RHMNet-Lite (``configs/lite.yaml``: the ImageNet-pretrained EfficientNet-Lite0 backbone) on both,
+   from scribbles only, with a progress bar;
+3. evaluates J&F on held-out synthetic videos and on the DAVIS validation sequences it finds
+   (``../shared/data/davis-sample``: blackswan, car-shadow), each initialised from a first-frame scribble
+   synthesised from the first mask, beside two baselines on the same videos: the dilated first-frame
+   scribble, and a training-free cosine k-nearest-neighbour propagation on the same pretrained backbone;
+4. writes the model (``model.pth.tar``, loadable by ``rhmnet.load_model``, ``eval_davis.py --checkpoint``
+   and ``python -m rhmnet.segment``), palette masks, overlay GIFs, ``results.md`` and ``results.json``.
 """
 
 from __future__ import annotations
@@ -19,27 +24,33 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
+from tqdm import tqdm
 
 from rhmnet.config import Config, load_config
 from rhmnet.data.io import (
+    DatasetError,
     list_files,
     read_davis_eval_scribble,
     read_image,
     read_image_set,
     read_palette_png,
+    write_image,
     write_palette_png,
     write_scribble,
 )
-from rhmnet.dataprep.scribble_synthesis import ScribbleStyle, rng_for, scribble_from_labels
-from rhmnet.dataprep.synthetic_videos import add_texture_spread_argument, make_synthetic_dataset
+from rhmnet.dataprep.scribble_synthesis import ScribbleStyle, rng_for, scribble_from_labels, synthesize_davis
+from rhmnet.dataprep.synthetic_videos import add_texture_spread_argument, make_synthetic_dataset, synthetic_style
 from rhmnet.engine.cli import setup_logging
 from rhmnet.engine.distributed import init_distributed
 from rhmnet.engine.trainer import RunOptions, run_training
@@ -47,19 +58,36 @@ from rhmnet.errors import run_cli
 from rhmnet.evaluation.common import apply_threads
 from rhmnet.evaluation.davis import evaluate_results
 from rhmnet.inference import VideoSegmenter
+from rhmnet.inference.driver import FrameSource, PaletteWriter
+from rhmnet.inference.driver import segment_video as run_video
+from rhmnet.inference.session import (
+    normalise_frame,
+    pad,
+    pad_amounts,
+    resize_scribble,
+    scribble_to_onehot,
+    working_size,
+)
+from rhmnet.labels import BACKGROUND
 from rhmnet.model import RHMNet
-from rhmnet.model_io import load_model
-from rhmnet.segment import overlay
+from rhmnet.model_io import load_model, save_model
+from rhmnet.overlay import overlay
 
 log = logging.getLogger("rhmnet.demo")
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SHARED = Path(os.environ.get("RHMNET_SHARED", REPO.parent / "shared"))
+MODEL_ROW = "RHMNet-Lite (trained)"
+DILATED_ROW = "baseline: dilated first-frame scribble"
+KNN_ROW = "baseline: training-free kNN (same backbone)"
+SYNTHETIC_SET = "held-out synthetic"
+DAVIS_SET = "DAVIS val"
 
 
 @dataclass
 class Scores:
-    """J&F summary of one evaluated set."""
+    """J&F summary of one method on one evaluated set."""
 
+    evaluated_on: str
     name: str
     jf: float
     j: float
@@ -67,28 +95,258 @@ class Scores:
     videos: int
 
     def row(self) -> str:
-        return f"| {self.name} | {self.videos} | {self.jf:.3f} | {self.j:.3f} | {self.f:.3f} |"
+        return f"| {self.evaluated_on} | {self.name} | {self.videos} | {self.jf:.3f} | {self.j:.3f} | {self.f:.3f} |"
 
 
-def demo_config(data: dict[str, Path], checkpoints: Path, overrides: list[str]) -> Config:
-    """``configs/demo.yaml`` pointed at the generated data and the demo's checkpoint folder."""
-    return load_config(
-        "demo",
-        [
-            f"DATASETS.DAVIS.PATH={data['davis']}",
-            f"DATASETS.YTB.ROOT={data['youtube']}",
-            f"TRAIN.CHECKPOINT_DIR={checkpoints}",
-            *overrides,
-        ],
+class PhaseTimer:
+    """Wall-clock seconds of each named phase of the demo."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+        log.info("phase %s: %.0f s", name, self.seconds[name])
+
+
+# -- training data ---------------------------------------------------------------------------------------
+def training_sequences(root: Path) -> list[str]:
+    """The training sequences of a DAVIS-layout root: ``ImageSets/2017/train.txt`` (or ``2016``), else every
+    folder of ``Annotations/480p``."""
+    for year in ("2017", "2016"):
+        image_set = root / "ImageSets" / year / "train.txt"
+        if image_set.is_file():
+            return read_image_set(image_set)
+    folder = root / "Annotations" / "480p"
+    if not folder.is_dir():
+        raise DatasetError(f"--davis {root}: not a DAVIS-layout root (no ImageSets/2017/train.txt, no {folder})")
+    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
+
+def resize_to_short_side(image: np.ndarray, labels: np.ndarray, short_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """A frame (area interpolation) and its mask (nearest) with the short side scaled to ``short_side``."""
+    height, width = working_size(labels.shape[:2], short_side)
+    if (height, width) == labels.shape[:2]:
+        return image, labels
+    return (
+        cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA),
+        cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST),
     )
 
 
-def train(cfg: Config, iterations: Optional[int], device: str) -> Path:
-    """Train the video stage on the synthetic data; returns the last checkpoint."""
+def prepare_davis_training(roots: Sequence[Path], out: Path, short_side: int, seed: int) -> Path:
+    """One DAVIS-layout training root under ``out`` holding every annotated frame of every training sequence
+    of ``roots`` at the training resolution, with scribbles synthesised from the masks (the scribble-
+    supervised setting: the model never sees the dense masks). Sequences are named ``<root>-<sequence>``."""
+    names = []
+    for root in roots:
+        sequences = training_sequences(root)
+        for seq in tqdm(sequences, desc=f"preparing {root.name}", dynamic_ncols=True):
+            masks = list_files(root / "Annotations" / "480p" / seq, (".png",))
+            if not masks:
+                raise DatasetError(f"--davis {root}: sequence {seq!r} has no masks in Annotations/480p/{seq}")
+            name = f"{root.name}-{seq}"
+            for mask_path in masks:
+                frame_path = root / "JPEGImages" / "480p" / seq / f"{mask_path.stem}.jpg"
+                if not frame_path.is_file():
+                    raise DatasetError(f"--davis {root}: mask {mask_path} has no frame {frame_path}")
+                image, labels = resize_to_short_side(read_image(frame_path), read_palette_png(mask_path), short_side)
+                write_image(out / "JPEGImages" / "480p" / name / f"{mask_path.stem}.jpg", image, quality=90)
+                write_palette_png(out / "Annotations" / "480p" / name / f"{mask_path.stem}.png", labels)
+            names.append(name)
+    (out / "ImageSets" / "2017").mkdir(parents=True, exist_ok=True)
+    (out / "ImageSets" / "2017" / "train.txt").write_text("".join(f"{n}\n" for n in names))
+    report = synthesize_davis(out, seed=seed, style=synthetic_style((short_side, short_side)), groups=0)
+    log.info("training scribbles: %s", report.summary().replace("\n", "; "))
+    return out
+
+
+# -- inference --------------------------------------------------------------------------------------------
+def segment_video(
+    segmenter: VideoSegmenter, frames: list[Path], scribble: np.ndarray, out_dir: Path
+) -> list[np.ndarray]:
+    """Initialise on frame 0 with ``scribble``, step every frame, write palette PNGs; returns the masks."""
+    run = run_video(segmenter, FrameSource.from_paths(frames), scribble, sink=PaletteWriter(out_dir), collect=True)
+    return run.masks
+
+
+def dilated_scribble_baseline(scribble: np.ndarray, frames: list[Path], out_dir: Path) -> None:
+    """Every frame gets the first frame's object scribbles dilated by 1/32 of the frame's short side."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    radius = max(1, round(min(scribble.shape) / 32))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    mask = np.zeros(scribble.shape, np.uint8)
+    for obj in sorted(int(v) for v in np.unique(scribble) if 0 < v < BACKGROUND):
+        mask[cv2.dilate((scribble == obj).astype(np.uint8), kernel) > 0] = obj
+    for path in frames:
+        write_palette_png(out_dir / f"{path.stem}.png", mask)
+
+
+class KnnPropagation:
+    """The training-free baseline: cosine k-nearest-neighbour label propagation on backbone features.
+
+    Features: the stride-8 map and the upsampled stride-16 map, each L2-normalised, concatenated. Each
+    frame's features vote (top ``k`` cosine similarities, softmax weights at ``temperature``) among the
+    labels of the first frame's scribbled pixels and of the previous frame's confident predictions
+    (probability >= ``confidence``). Frames are segmented at ``short_side`` like the model.
+    """
+
+    def __init__(
+        self, model: RHMNet, short_side: int, k: int = 20, temperature: float = 0.05, confidence: float = 0.9
+    ) -> None:
+        self.backbone = model.backbone.eval()
+        self.normalisation = model.backbone.normalisation
+        self.short_side, self.k, self.temperature, self.confidence = short_side, k, temperature, confidence
+
+    @torch.no_grad()
+    def _features(self, frame: np.ndarray, size: tuple[int, int], padding: tuple[int, int, int, int]) -> torch.Tensor:
+        x = normalise_frame(frame, self.normalisation, torch.device("cpu"))
+        x = pad(F.interpolate(x, size=size, mode="bilinear", antialias=True), padding)
+        _, f8, f16 = self.backbone(x)
+        f16 = F.interpolate(f16, size=f8.shape[-2:], mode="bilinear", align_corners=False)
+        feats = torch.cat([F.normalize(f8, dim=1), F.normalize(f16, dim=1)], 1)
+        return F.normalize(feats, dim=1)[0]  # [C, h, w]
+
+    @torch.no_grad()
+    def segment(self, frames: list[Path], scribble: np.ndarray, out_dir: Path) -> list[np.ndarray]:
+        """Masks of every frame (frame 0 too) from the first frame's scribble; palette PNGs into ``out_dir``."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        first = read_image(frames[0])
+        frame_size = first.shape[:2]
+        size = working_size(frame_size, self.short_side)
+        padding = pad_amounts(*size, 16)
+        objects = sorted(int(v) for v in np.unique(scribble) if 0 < v < BACKGROUND)
+        classes = [BACKGROUND, *objects]  # vote channel c -> scribble value
+        feats = self._features(first, size, padding)
+        grid = feats.shape[-2:]
+        onehot = pad(resize_scribble(scribble_to_onehot(scribble.astype(np.int64), torch.device("cpu")), size), padding)
+        cells = resize_scribble(onehot, tuple(grid))[0]  # thin strokes survive the stride-8 grid
+        seed_labels = torch.stack([cells[c] for c in classes])  # [C, h, w]
+        seed_mask = seed_labels.sum(0) > 0
+        seed_keys, seed_values = feats[:, seed_mask].T, seed_labels[:, seed_mask].T
+        keys, values = seed_keys, seed_values
+        masks = []
+        for index, path in enumerate(frames):
+            if index:
+                feats = self._features(read_image(path), size, padding)
+            query = feats.flatten(1).T  # [hw, C]
+            sims = query @ keys.T
+            top, where = sims.topk(min(self.k, keys.shape[0]), dim=1)
+            weights = torch.softmax(top / self.temperature, dim=1)
+            probs = (weights.unsqueeze(-1) * values[where]).sum(1).T.reshape(len(classes), *grid)
+            confident = probs.max(0).values >= self.confidence
+            label_index = probs.argmax(0)
+            keys = torch.cat([seed_keys, feats[:, confident].T])
+            values = torch.cat([seed_values, F.one_hot(label_index[confident], len(classes)).float()])
+            up = F.interpolate(probs[None], size=onehot.shape[-2:], mode="bilinear", align_corners=False)
+            left, right, top_, bottom = padding
+            up = up[..., top_ : up.shape[-2] - bottom, left : up.shape[-1] - right]
+            up = F.interpolate(up, size=frame_size, mode="bilinear", align_corners=False)[0]
+            lookup = torch.tensor([0, *objects], dtype=torch.uint8)
+            mask = lookup[up.argmax(0)].numpy()
+            write_palette_png(out_dir / f"{path.stem}.png", mask)
+            masks.append(mask)
+        return masks
+
+
+def write_gif(frames: list[Path], masks: list[np.ndarray], scribble: np.ndarray, path: Path) -> None:
+    """Overlay GIF: the first frame with its scribble, then every frame with the predicted masks."""
+    images = [overlay(read_image(frames[0]), np.where(scribble < BACKGROUND, scribble, 0).astype(np.uint8), 0.9)]
+    images += [overlay(read_image(f), m) for f, m in zip(frames, masks)]
+    scale = min(1.0, 480 / max(images[0].shape[:2]))
+    pil = [Image.fromarray(i).resize((int(i.shape[1] * scale), int(i.shape[0] * scale))) for i in images]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pil[0].save(path, save_all=True, append_images=pil[1:], duration=120, loop=0)
+
+
+def evaluate(results: Path, davis_root: Path, sequences: list[str], evaluated_on: str, name: str) -> Scores:
+    """DAVIS-toolkit J&F (first and last frames excluded) of the PNGs under ``results``."""
+    result = evaluate_results(results, davis_root, 2017, "val", sequences=sequences, workers=1, progress=False)
+    g = result.global_metrics()
+    return Scores(evaluated_on, name, g["J&F-Mean"], g["J-Mean"], g["F-Mean"], len(sequences))
+
+
+@dataclass
+class EvalVideo:
+    """One evaluation video: its frames and first-frame scribble."""
+
+    name: str
+    frames: list[Path]
+    scribble: np.ndarray
+
+
+def run_methods(
+    model: RHMNet,
+    cfg: Config,
+    videos: list[EvalVideo],
+    davis_root: Path,
+    out: Path,
+    set_name: str,
+    tag: str,
+    score: bool = True,
+) -> list[Scores]:
+    """The trained model, the dilated-scribble baseline and the kNN baseline on ``videos``; J&F of each
+    when ``score`` (every video segmented in full)."""
+    segmenter = VideoSegmenter(model, cfg.TEST)
+    knn = KnnPropagation(model, cfg.TEST.INPUT_SHORT_SIDE)
+    for video in tqdm(videos, desc=f"segmenting {set_name}", dynamic_ncols=True):
+        masks = segment_video(segmenter, video.frames, video.scribble, out / tag / "rhmnet" / video.name)
+        write_gif(video.frames, masks, video.scribble, out / "overlays" / f"{tag}-{video.name}.gif")
+        dilated_scribble_baseline(video.scribble, video.frames, out / tag / "dilated" / video.name)
+        knn.segment(video.frames, video.scribble, out / tag / "knn" / video.name)
+    if not score:
+        return []
+    names = [v.name for v in videos]
+    return [
+        evaluate(out / tag / folder, davis_root, names, set_name, row)
+        for folder, row in (("rhmnet", MODEL_ROW), ("dilated", DILATED_ROW), ("knn", KNN_ROW))
+    ]
+
+
+def synthetic_videos(davis_root: Path) -> list[EvalVideo]:
+    """Held-out synthetic videos with their generated first-frame scribbles (``valid_scribbles0``)."""
+    videos = []
+    for seq in read_image_set(davis_root / "ImageSets" / "2017" / "val.txt"):
+        frames = list_files(davis_root / "JPEGImages" / "480p" / seq, (".jpg",))
+        num_objects = int(read_palette_png(davis_root / "Annotations" / "480p" / seq / f"{frames[0].stem}.png").max())
+        scribble = read_davis_eval_scribble(
+            davis_root / "valid_scribbles0" / f"{seq}.bmp", with_bg=True, num_objects=num_objects
+        )
+        videos.append(EvalVideo(seq, frames, scribble))
+    return videos
+
+
+def davis_val_videos(sample: Path, out: Path, seed: int, max_frames: Optional[int]) -> list[EvalVideo]:
+    """The validation sequences of a DAVIS root (full resolution), scribbles synthesised from the first
+    masks (written to ``out/davis-val/scribbles``)."""
+    videos = []
+    style = ScribbleStyle(radius=(3, 5))
+    for seq in read_image_set(sample / "ImageSets" / "2017" / "val.txt"):
+        frames = list_files(sample / "JPEGImages" / "480p" / seq, (".jpg",))[:max_frames]
+        labels = read_palette_png(sample / "Annotations" / "480p" / seq / f"{frames[0].stem}.png")
+        ids = [int(v) for v in np.unique(labels) if 0 < v < 255]
+        scribble, _, _ = scribble_from_labels(labels, ids, BACKGROUND, rng_for(seed, "demo", seq), style)
+        write_scribble(out / "davis-val" / "scribbles" / f"{seq}.bmp", scribble)
+        videos.append(EvalVideo(seq, frames, scribble))
+    return videos
+
+
+# -- the demo ---------------------------------------------------------------------------------------------
+def default_davis_roots(shared: Path) -> list[Path]:
+    """``<shared>/data/davis16-train`` when it exists."""
+    root = shared / "data" / "davis16-train"
+    return [root] if root.is_dir() else []
+
+
+def train(cfg: Config, iterations: Optional[int], device: str) -> tuple[Path, float, int]:
+    """Train the video stage; returns the last checkpoint, iterations per second and iterations done."""
     ctx = init_distributed(device)
     setup_logging(ctx)
-    result = run_training(cfg, "video", ctx, RunOptions(max_iters=iterations, progress=True, extend_schedule=True,
-                                                         overwrite=True))  # the demo owns its folder
+    options = RunOptions(max_iters=iterations, progress=True, extend_schedule=True, overwrite=True)  # own folder
+    result = run_training(cfg, "video", ctx, options)
     log.info(
         "trained %d iterations in %.0f s (%.2f it/s)",
         result.state.iteration,
@@ -97,101 +355,23 @@ def train(cfg: Config, iterations: Optional[int], device: str) -> Path:
     )
     for older in result.checkpoints[:-1]:  # the demo needs only the final weights
         older.unlink(missing_ok=True)
-    return result.checkpoints[-1]
+    return result.checkpoints[-1], result.iterations_per_second, result.state.iteration
 
 
-def segment_video(
-    segmenter: VideoSegmenter, frames: list[Path], scribble: np.ndarray, out_dir: Path
-) -> list[np.ndarray]:
-    """Initialise on frame 0 with ``scribble``, step every frame, write palette PNGs; returns the masks."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    first = read_image(frames[0])
-    segmenter.initialize(first, scribble)
-    masks = []
-    for index, path in enumerate(frames):
-        result = segmenter.step(first if index == 0 else read_image(path))
-        write_palette_png(out_dir / f"{path.stem}.png", result.labels)
-        masks.append(result.labels)
-    return masks
-
-
-def dilated_scribble_baseline(scribble: np.ndarray, frames: list[Path], out_dir: Path, radius: int) -> None:
-    """The baseline: every frame gets the first frame's object scribbles dilated by ``radius`` pixels."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    mask = np.zeros(scribble.shape, np.uint8)
-    for obj in sorted(int(v) for v in np.unique(scribble) if 0 < v < 11):
-        mask[cv2.dilate((scribble == obj).astype(np.uint8), kernel) > 0] = obj
-    for path in frames:
-        write_palette_png(out_dir / f"{path.stem}.png", mask)
-
-
-def write_gif(frames: list[Path], masks: list[np.ndarray], scribble: np.ndarray, path: Path) -> None:
-    """Overlay GIF: the first frame with its scribble, then every frame with the predicted masks."""
-    images = [overlay(read_image(frames[0]), np.where(scribble < 11, scribble, 0).astype(np.uint8), 0.9)]
-    images += [overlay(read_image(f), m) for f, m in zip(frames, masks)]
-    scale = min(1.0, 480 / max(images[0].shape[:2]))
-    pil = [Image.fromarray(i).resize((int(i.shape[1] * scale), int(i.shape[0] * scale))) for i in images]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pil[0].save(path, save_all=True, append_images=pil[1:], duration=120, loop=0)
-
-
-def evaluate(results: Path, davis_root: Path, sequences: list[str], name: str) -> Scores:
-    """DAVIS-toolkit J&F (first and last frames excluded) of the PNGs under ``results``."""
-    result = evaluate_results(results, davis_root, 2017, "val", sequences=sequences, workers=1, progress=False)
-    g = result.global_metrics()
-    return Scores(name, g["J&F-Mean"], g["J-Mean"], g["F-Mean"], len(sequences))
-
-
-def run_synthetic(model: RHMNet, davis_root: Path, out: Path) -> tuple[Scores, Scores]:
-    """Held-out synthetic videos: the model and the dilated-scribble baseline."""
-    sequences = read_image_set(davis_root / "ImageSets" / "2017" / "val.txt")
-    segmenter = VideoSegmenter(model)
-    for seq in sequences:
-        frames = list_files(davis_root / "JPEGImages" / "480p" / seq, (".jpg",))
-        num_objects = int(read_palette_png(davis_root / "Annotations" / "480p" / seq / f"{frames[0].stem}.png").max())
-        scribble = read_davis_eval_scribble(
-            davis_root / "valid_scribbles0" / f"{seq}.bmp", with_bg=True, num_objects=num_objects
-        )
-        masks = segment_video(segmenter, frames, scribble, out / "synthetic" / "rhmnet" / seq)
-        dilated_scribble_baseline(scribble, frames, out / "synthetic" / "baseline" / seq, radius=4)
-        write_gif(frames, masks, scribble, out / "overlays" / f"synthetic-{seq}.gif")
-    model_scores = evaluate(out / "synthetic" / "rhmnet", davis_root, sequences, "RHMNet (demo model)")
-    base_scores = evaluate(out / "synthetic" / "baseline", davis_root, sequences, "baseline: dilated scribble")
-    return model_scores, base_scores
-
-
-def run_davis_sample(
-    model: RHMNet, sample: Path, out: Path, seed: int, max_frames: Optional[int] = None
-) -> Optional[Scores]:
-    """Real DAVIS frames (at 480p) with scribbles synthesised from the first-frame masks."""
-    image_set = sample / "ImageSets" / "2017" / "val.txt"
-    if not image_set.is_file():
-        log.info("no DAVIS sample at %s: skipping the real-frame part (set RHMNET_SHARED)", sample)
-        return None
-    sequences = read_image_set(image_set)
-    segmenter = VideoSegmenter(model)
-    style = ScribbleStyle(radius=(3, 5))
-    for seq in sequences:
-        frames = list_files(sample / "JPEGImages" / "480p" / seq, (".jpg",))[:max_frames]
-        labels = read_palette_png(sample / "Annotations" / "480p" / seq / f"{frames[0].stem}.png")
-        ids = [int(v) for v in np.unique(labels) if 0 < v < 255]
-        scribble, _, _ = scribble_from_labels(labels, ids, 11, rng_for(seed, "demo", seq), style)
-        write_scribble(out / "davis-sample" / "scribbles" / f"{seq}.bmp", scribble)
-        masks = segment_video(segmenter, frames, scribble, out / "davis-sample" / "rhmnet" / seq)
-        write_gif(frames, masks, scribble, out / "overlays" / f"davis-{seq}.gif")
-    if max_frames is not None:  # evaluate the frames that were segmented
-        return None
-    return evaluate(out / "davis-sample" / "rhmnet", sample, sequences, "DAVIS sample (real frames)")
-
-
-def main(argv: Optional[list[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=REPO / "outputs" / "demo", help="output folder")
-    parser.add_argument("--iters", type=int, default=None, help="training iterations (default: the config's)")
+    parser.add_argument("--config", default="lite", help="config to train (default: configs/lite.yaml)")
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (default: the cores not already busy, at least 1)"
+        "--davis",
+        type=Path,
+        action="append",
+        default=None,
+        help="DAVIS-layout training root (JPEGImages/480p, Annotations/480p; repeatable; default: "
+        "<shared>/data/davis16-train when present)",
     )
+    parser.add_argument("--iters", type=int, default=None, help="training iterations (default: the config's)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: the idle cores)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu (the demo's target) or cuda")
     parser.add_argument("--num-train", type=int, default=32, help="synthetic training videos per layout")
@@ -201,43 +381,108 @@ def main(argv: Optional[list[str]] = None) -> int:
         "--davis-frames",
         type=int,
         default=None,
-        help="segment only the first N frames of each DAVIS sample video (no J&F then)",
+        help="segment only the first N frames of each DAVIS validation video (no J&F then)",
     )
-    parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="folder holding data/davis-sample")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=value", help="overrides of configs/demo.yaml")
-    args = parser.parse_args(argv)
-    apply_threads(args.threads)  # default: the cores not already busy (see rhmnet.evaluation.common.auto_threads)
+    parser.add_argument(
+        "--shared", type=Path, default=DEFAULT_SHARED, help="folder holding data/davis-sample and data/davis16-train"
+    )
+    parser.add_argument("overrides", nargs="*", metavar="KEY=value", help="overrides of the config")
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    apply_threads(args.threads)
     start = time.perf_counter()
+    timer = PhaseTimer()
     out = args.out.resolve()
     print(f"demo output folder: {out}")
-    data = make_synthetic_dataset(
-        out / "data",
-        seed=args.seed,
-        num_train=args.num_train,
-        num_val=args.num_val,
-        size=(128, 128),
-        frames=16,
-        layouts=("davis", "youtube"),
-        progress=True,
-        texture_spread=args.texture_spread,
+    davis_roots = [p.resolve() for p in args.davis] if args.davis else default_davis_roots(args.shared)
+    for root in davis_roots:
+        if not root.is_dir():
+            raise SystemExit(f"--davis {root}: no such folder")
+    probe = load_config(args.config, args.overrides)  # fails early on a bad config or override
+    with timer("data"):
+        data = make_synthetic_dataset(
+            out / "data",
+            seed=args.seed,
+            num_train=args.num_train,
+            num_val=args.num_val,
+            size=(128, 128),
+            frames=16,
+            layouts=("davis", "youtube"),
+            progress=True,
+            texture_spread=args.texture_spread,
+        )
+        train_davis = data["davis"]
+        if davis_roots:
+            short_side = probe.DATASETS.RESIZE_SHORT_SIDE
+            train_davis = prepare_davis_training(davis_roots, out / "data" / "davis-train", short_side, args.seed)
+    cfg = load_config(
+        args.config,
+        [
+            f"DATASETS.DAVIS.PATH={train_davis}",
+            f"DATASETS.YTB.ROOT={data['youtube']}",
+            f"TRAIN.CHECKPOINT_DIR={out / 'checkpoints'}",
+            f"TRAIN.SEED={args.seed}",
+            *args.overrides,
+        ],
     )
-    cfg = demo_config(data, out / "checkpoints", [f"TRAIN.SEED={args.seed}", *args.overrides])
-    checkpoint = train(cfg, args.iters, args.device)
+    with timer("train"):
+        checkpoint, iters_per_second, iterations = train(cfg, args.iters, args.device)
     model = load_model(checkpoint)
-    synthetic, baseline = run_synthetic(model, data["davis"], out)
-    rows = [synthetic, baseline]
-    real = run_davis_sample(model, args.shared / "data" / "davis-sample", out, args.seed, args.davis_frames)
-    if real is not None:
-        rows.append(real)
+    save_model(model, out / "model.pth.tar")
+    with timer("evaluate synthetic"):
+        rows = run_methods(model, cfg, synthetic_videos(data["davis"]), data["davis"], out, SYNTHETIC_SET, "synthetic")
+    sample = args.shared / "data" / "davis-sample"
+    if (sample / "ImageSets" / "2017" / "val.txt").is_file():
+        with timer("evaluate DAVIS val"):
+            videos = davis_val_videos(sample, out, args.seed, args.davis_frames)
+            score = args.davis_frames is None  # J&F only for fully segmented videos
+            rows += run_methods(model, cfg, videos, sample, out, DAVIS_SET, "davis-val", score)
+    else:
+        log.info("no DAVIS sample at %s: skipping the real-frame evaluation (set RHMNET_SHARED)", sample)
     minutes = (time.perf_counter() - start) / 60
-    table = "\n".join(["| evaluated on | videos | J&F | J | F |", "|---|---|---|---|---|", *(r.row() for r in rows)])
-    report = f"# RHMNet demo\n\n{table}\n\nTotal time: {minutes:.1f} min on {torch.get_num_threads()} CPU threads.\n"
+    report = results_report(rows, timer.seconds, minutes, iterations, iters_per_second, davis_roots)
     (out / "results.md").write_text(report)
-    (out / "results.json").write_text(json.dumps([r.__dict__ for r in rows], indent=2))
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                "rows": [asdict(r) for r in rows],
+                "phases_seconds": timer.seconds,
+                "minutes": minutes,
+                "iterations": iterations,
+                "iterations_per_second": iters_per_second,
+                "threads": torch.get_num_threads(),
+                "training_roots": [str(r) for r in davis_roots],
+            },
+            indent=2,
+        )
+    )
     print(report)
-    print(f"held-out synthetic J&F: {synthetic.jf:.3f} (baseline {baseline.jf:.3f})")
-    print(f"results, masks and overlay GIFs are in {out}")
+    print(f"model: {out / 'model.pth.tar'}; results, masks and overlay GIFs are in {out}")
     return 0
+
+
+def results_report(
+    rows: list[Scores],
+    phases: dict[str, float],
+    minutes: float,
+    iterations: int,
+    iters_per_second: float,
+    davis_roots: list[Path],
+) -> str:
+    """``results.md``: the J&F table, the phases' times and what the model was trained on."""
+    table = "\n".join(
+        ["| evaluated on | method | videos | J&F | J | F |", "|---|---|---|---|---|---|", *(r.row() for r in rows)]
+    )
+    timing = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in phases.items())
+    trained_on = "synthetic videos" + "".join(f" + {root.name}" for root in davis_roots)
+    return (
+        f"# RHMNet demo\n\n{table}\n\n"
+        f"Trained on {trained_on}: {iterations} iterations at {iters_per_second:.2f} it/s.\n"
+        f"Total time: {minutes:.1f} min on {torch.get_num_threads()} CPU threads ({timing}).\n"
+    )
 
 
 if __name__ == "__main__":

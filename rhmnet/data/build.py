@@ -13,6 +13,7 @@ from rhmnet.data.davis import DavisScribbleDataset
 from rhmnet.data.mixing import MixedClipDataset
 from rhmnet.data.sample import ClipOptions
 from rhmnet.data.youtube import YtbScribbleDataset
+from rhmnet.model.backbone import backbone_normalisation
 
 STAGES = ("pretrain", "video")
 
@@ -20,6 +21,7 @@ STAGES = ("pretrain", "video")
 def clip_options(cfg: Any, section: Any) -> ClipOptions:
     """ClipOptions from ``cfg.DATASETS`` and one dataset section (``COCOS``, ``YTB`` or ``DAVIS``)."""
     data = cfg.DATASETS
+    normalisation = backbone_normalisation(cfg.MODEL.BACKBONE.NAME)  # what the model's backbone expects
     return ClipOptions(
         clip_length=section.CLIP_LENGTH,
         crop_size=(data.CROP_SIZE[0], data.CROP_SIZE[1]),
@@ -31,6 +33,8 @@ def clip_options(cfg: Any, section: Any) -> ClipOptions:
         bidirection=data.BIDIRECTION,
         dilate_kernel_size=data.DILATE_KERNEL_SIZE,
         resize_short_side=data.RESIZE_SHORT_SIDE,
+        mean=normalisation.mean,
+        std=normalisation.std,
     )
 
 

@@ -2,7 +2,7 @@
 
 Sample contract (every training dataset returns it; ``default_collate`` batches it):
 
-- ``images`` float32 [L, 3, H, W]: RGB/255 normalised with the ImageNet mean/std;
+- ``images`` float32 [L, 3, H, W]: RGB/255 normalised with the backbone's mean/std (``ClipOptions``);
 - ``gray`` float32 [L, H, W]: 0.299R + 0.587G + 0.114B of the RGB in [0, 1];
 - ``scribbles`` uint8 [L, H, W]: training labels (0 unlabeled, 1..n selected objects, 11 background;
   non-selected objects become 11 when ``others_to_background``, else 0);
@@ -24,10 +24,8 @@ from rhmnet.config import ConfigError
 from rhmnet.data.augment import flip_frames_independently
 from rhmnet.labels import BACKGROUND, MAX_OBJECTS, clip_targets, relabel_selected
 
-IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)  # the default of ClipOptions
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-IMAGENET_MEAN_NP = IMAGENET_MEAN.numpy()
-IMAGENET_STD_NP = IMAGENET_STD.numpy()
 GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 Sample = dict[str, Any]
@@ -49,6 +47,8 @@ class ClipOptions:
     resize_short_side: int = 480
     max_sample_tries: int = 11  # frame samplings (video) per video before drawing another one
     max_draws: int = 100  # videos/images drawn for one sample before giving up with an error
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # input normalisation: the backbone's
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)  # (build.py fills both from the model config)
 
     def __post_init__(self) -> None:
         self.crop_size = (int(self.crop_size[0]), int(self.crop_size[1]))
@@ -82,13 +82,15 @@ def select_objects(
     return candidates
 
 
-def frames_to_tensors(frames: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 RGB frames [H, W, 3] -> (normalised images [L, 3, H, W], grey images [L, H, W]).
+def frames_to_tensors(
+    frames: Sequence[np.ndarray], mean: Sequence[float], std: Sequence[float]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 RGB frames [H, W, 3] -> (images [L, 3, H, W] normalised by ``mean``/``std``, grey [L, H, W]).
 
     Computed in numpy: tiny torch ops in loader processes pay for torch's thread pool."""
     rgb = np.stack(frames).astype(np.float32).transpose(0, 3, 1, 2) / np.float32(255.0)
     gray = np.tensordot(GRAY_WEIGHTS, rgb, axes=([0], [1])).astype(np.float32)
-    images = (rgb - IMAGENET_MEAN_NP) / IMAGENET_STD_NP
+    images = (rgb - np.asarray(mean, np.float32).reshape(1, 3, 1, 1)) / np.asarray(std, np.float32).reshape(1, 3, 1, 1)
     return torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(np.ascontiguousarray(gray))
 
 
@@ -114,7 +116,7 @@ def build_sample(
     if not options.memory_bg:
         memory[memory == BACKGROUND] = 0
     ds_scribbles, ignore = clip_targets(scribbles, len(selected), options.dilate_kernel_size)
-    images, gray = frames_to_tensors(frames)
+    images, gray = frames_to_tensors(frames, options.mean, options.std)
     return {
         "images": images,
         "gray": gray,

@@ -473,8 +473,9 @@ class Trainer:
         self._emit_checked()
         if self.writer is not None and self.ctx.is_main and index % max(1, cfg.TRAIN.LOG_INTERVAL) == 0:
             probs = [frame[-1] for frame in out.mask_probs]
-            self.writer.add_image("predictions", overlay_clip(batch["images"], batch["scribbles"], probs),
-                                  index, dataformats="HWC")
+            grid = overlay_clip(batch["images"], batch["scribbles"], probs,
+                                normalisation=self.net.backbone.normalisation)
+            self.writer.add_image("predictions", grid, index, dataformats="HWC")
 
     # -- interruption ------------------------------------------------------------------------------------
     _signal: Optional[int] = None

@@ -6,27 +6,33 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rhmnet.data.sample import IMAGENET_MEAN, IMAGENET_STD
 from rhmnet.labels import BACKGROUND
+from rhmnet.model.backbone import IMAGENET_NORMALISATION, Normalisation
 from rhmnet.overlay import overlay
 
 
-def denormalize(images: torch.Tensor) -> np.ndarray:
-    """Normalised images ``[..., 3, H, W]`` -> uint8 RGB ``[..., H, W, 3]``."""
-    rgb = images.detach().float().cpu() * IMAGENET_STD.view(3, 1, 1) + IMAGENET_MEAN.view(3, 1, 1)
+def denormalize(images: torch.Tensor, normalisation: Normalisation) -> np.ndarray:
+    """Images ``[..., 3, H, W]`` normalised by ``normalisation`` -> uint8 RGB ``[..., H, W, 3]``."""
+    mean, std = normalisation.tensors()
+    rgb = images.detach().float().cpu() * std + mean
     return (rgb.clamp(0, 1) * 255).round().byte().movedim(-3, -1).numpy()
 
 
 def overlay_clip(
-    images: torch.Tensor, scribbles: torch.Tensor, probs: list[torch.Tensor], max_clips: int = 4
+    images: torch.Tensor,
+    scribbles: torch.Tensor,
+    probs: list[torch.Tensor],
+    max_clips: int = 4,
+    normalisation: Normalisation = IMAGENET_NORMALISATION,
 ) -> np.ndarray:
     """Grid ``[rows*H, (L+1)*W, 3]`` uint8: per clip, frame 0 with its scribbles, then each frame with the
     argmax of the predicted probabilities (objects coloured, background left as is).
 
-    images ``[B, L, 3, H, W]`` (normalised), scribbles ``[B, L, H, W]``, probs: per frame ``[B, K, H, W]``.
+    images ``[B, L, 3, H, W]`` (normalised by ``normalisation``, the backbone's), scribbles ``[B, L, H, W]``,
+    probs: per frame ``[B, K, H, W]``.
     """
     count = min(max_clips, images.shape[0])
-    frames = denormalize(images[:count])  # [b, L, H, W, 3]
+    frames = denormalize(images[:count], normalisation)  # [b, L, H, W, 3]
     first = scribbles[:count, 0].cpu().numpy()
     masks = torch.stack([p[:count].detach().float().argmax(1) for p in probs], 1).cpu().numpy()  # b, L, H, W
     masks[masks == BACKGROUND] = 0

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rhmnet.config import Config, ConfigError, load_config
+from rhmnet.config import Config, ConfigError, config_from_dict, load_config, merge_dict, parse_overrides
 from rhmnet.guards import check_device
 from rhmnet.inference import VideoSegmenter
 from rhmnet.inference.session import PRECISIONS
@@ -30,8 +30,13 @@ def add_model_arguments(
         "--device", type=str, default=None, help="torch device (default: cuda if available, else cpu)"
     )
     parser.add_argument(
-        "--config", type=str, default=default_config, help="config name (configs/<name>.yaml) or path"
+        "--config",
+        type=str,
+        default=None,
+        help=f"config name (configs/<name>.yaml) or path (default: the one stored in a --checkpoint of ours, "
+        f"else {default_config})",
     )
+    parser.set_defaults(default_config=default_config)
     parser.add_argument("--ckpt_num", type=int, default=0, help="epoch of the checkpoint to evaluate")
     parser.add_argument("--start", type=int, default=0, help="first epoch of a range (when --ckpt_num is 0)")
     parser.add_argument("--end", type=int, default=0, help="last epoch of a range (when --ckpt_num is 0)")
@@ -118,13 +123,29 @@ def select_device(device: str | None = None, gpu: str | None = None, tf32: bool 
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """Config named by ``--config`` with ``--opts`` and trailing ``KEY=VALUE`` overrides applied."""
-    return load_config(args.config, list(args.opts) + list(args.overrides))
+    """Config named by ``--config`` (else the one stored in ``--checkpoint``, else the default) with
+    ``--opts`` and trailing ``KEY=VALUE`` overrides applied."""
+    overrides = list(args.opts) + list(args.overrides)
+    if args.config is None and getattr(args, "checkpoint", None) and Path(args.checkpoint).is_file():
+        from rhmnet.model_io import CHECKPOINT_FORMAT, read_checkpoint
+
+        data = read_checkpoint(args.checkpoint)
+        if data.get("format") == CHECKPOINT_FORMAT and "config" in data:
+            cfg = config_from_dict(data["config"])
+            merge_dict(cfg, parse_overrides(overrides))
+            return cfg
+    return load_config(config_name(args), overrides)
+
+
+def config_name(args: argparse.Namespace) -> str | None:
+    """``--config``, or the default config of the command."""
+    return args.config if args.config is not None else getattr(args, "default_config", None)
 
 
 def config_label(args: argparse.Namespace) -> str:
     """Short name of the config for output folder names."""
-    return Path(args.config).stem if args.config else "model"
+    name = config_name(args)
+    return Path(name).stem if name else "model"
 
 
 def checkpoints_to_run(args: argparse.Namespace) -> list[tuple[str, Path, bool]]:

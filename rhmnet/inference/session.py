@@ -18,13 +18,11 @@ from rhmnet.config import TestConfig
 from rhmnet.errors import RHMNetError
 from rhmnet.labels import BACKGROUND, MAX_OBJECTS, NUM_CHANNELS
 from rhmnet.model import RHMNet
+from rhmnet.model.backbone import Normalisation
 from rhmnet.model.heads import all_channels
 from rhmnet.model.memory import MemoryBank
 from rhmnet.model.memory_encoder import one_hot
 from rhmnet.model.rhmnet import FrameFeatures
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Frame = Union[np.ndarray, torch.Tensor]
 
@@ -106,27 +104,48 @@ def crop(x: torch.Tensor, amounts: tuple[int, int, int, int]) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=8)
-def _normalisation(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """ImageNet mean and std ``[3, 1, 1]`` on a device (made once, not copied from the host every frame)."""
-    mean = torch.tensor(IMAGENET_MEAN, device=device, dtype=dtype).view(3, 1, 1)
-    return mean, torch.tensor(IMAGENET_STD, device=device, dtype=dtype).view(3, 1, 1)
+def _normalisation(normalisation: Normalisation, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+    """The backbone's mean and std ``[3, 1, 1]`` on a device (made once, not copied from the host every frame)."""
+    return normalisation.tensors(device, dtype)
 
 
-def normalise_frame(frame: Frame, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """RGB frame (``uint8 HxWx3`` array, or float tensor ``[3,H,W]`` already normalised) -> ``[1,3,H,W]``."""
+def normalise_frame(
+    frame: Frame, normalisation: Normalisation, device: torch.device, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """RGB frame (``uint8 HxWx3`` array, or float tensor ``[3,H,W]`` already normalised) -> ``[1,3,H,W]``,
+    with the backbone's ``normalisation`` (``model.backbone.normalisation``)."""
     if isinstance(frame, np.ndarray):
         if frame.ndim != 3 or frame.shape[2] != 3:
             raise InferenceError(f"a frame must be an RGB image of shape HxWx3, got shape {frame.shape}")
         if frame.dtype != np.uint8:
             raise InferenceError(f"a frame array must be uint8 RGB, got dtype {frame.dtype}")
         x = torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1).to(dtype) / 255.0
-        mean, std = _normalisation(device, dtype)
+        mean, std = _normalisation(normalisation, device, dtype)
         return ((x - mean) / std).unsqueeze(0)
     if isinstance(frame, torch.Tensor):
         if frame.dim() != 3 or frame.shape[0] != 3 or not frame.is_floating_point():
             raise InferenceError(f"a frame tensor must be a normalised float [3, H, W], got {tuple(frame.shape)}")
         return frame.to(device=device, dtype=dtype).unsqueeze(0)
     raise InferenceError(f"a frame must be a numpy array or a tensor, got {type(frame).__name__}")
+
+
+def working_size(size: tuple[int, int], short_side: int) -> tuple[int, int]:
+    """``(height, width)`` with the short side scaled to ``short_side`` (``size`` itself when 0)."""
+    if short_side <= 0 or min(size) == short_side:
+        return size
+    scale = short_side / min(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def resize_scribble(onehot: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """One-hot scribble ``[1, K, H, W]`` resized so that thin strokes survive: a pixel of the result takes
+    the label covering most of its area, and is labelled wherever any stroke touches it."""
+    if tuple(onehot.shape[-2:]) == size:
+        return onehot
+    area = F.interpolate(onehot[:, 1:].float(), size=size, mode="area")  # channel 0 is "unlabeled"
+    best, index = area.max(dim=1)
+    labels = torch.where(best > 0, index + 1, torch.zeros_like(index))
+    return one_hot(labels[0]).unsqueeze(0).to(onehot.dtype)
 
 
 def scribble_to_onehot(scribble: Union[np.ndarray, torch.Tensor], device: torch.device) -> torch.Tensor:
@@ -216,12 +235,14 @@ class VideoSegmenter:
         self.settings = settings or model.cfg.TEST
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
+        self.normalisation: Normalisation = model.backbone.normalisation
         self.autocast_dtype = check_precision(precision, self.device)
         self._encode_fn = compiled_encoder(model, self.device) if compile else model.encode
         self.bank: Optional[MemoryBank] = None
         self.num_objects = 0
         self.valid: Optional[torch.Tensor] = None
         self.frame_size: Optional[tuple[int, int]] = None
+        self.work_size: Optional[tuple[int, int]] = None  # the size the model sees (cfg.TEST.INPUT_SHORT_SIDE)
         self.padding = (0, 0, 0, 0)
         self.frame_num = 0
         self._kept: Optional[tuple[torch.Tensor, FrameFeatures]] = None  # (normalised frame, its features)
@@ -233,10 +254,21 @@ class VideoSegmenter:
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     def _prepare(self, frame: Frame) -> torch.Tensor:
-        x = normalise_frame(frame, self.device, self.dtype)
+        x = normalise_frame(frame, self.normalisation, self.device, self.dtype)
         if self.frame_size is not None and tuple(x.shape[-2:]) != self.frame_size:
             raise InferenceError(f"frame size {tuple(x.shape[-2:])} differs from the first frame's {self.frame_size}")
-        return pad(x, self.padding)
+        return pad(self._to_work_size(x), self.padding)
+
+    def _to_work_size(self, x: torch.Tensor) -> torch.Tensor:
+        if self.work_size is None or tuple(x.shape[-2:]) == self.work_size:
+            return x
+        return F.interpolate(x, size=self.work_size, mode="bilinear", align_corners=False, antialias=True)
+
+    def _to_frame_size(self, x: torch.Tensor) -> torch.Tensor:
+        """Cropped outputs ``[C, h, w]`` at the working size back to the frame's size."""
+        if tuple(x.shape[-2:]) == self.frame_size:
+            return x
+        return F.interpolate(x[None], size=self.frame_size, mode="bilinear", align_corners=False)[0]
 
     def _prepare_scribble(self, scribble: Union[np.ndarray, torch.Tensor]) -> torch.Tensor:
         onehot = scribble_to_onehot(scribble, self.device)
@@ -244,7 +276,7 @@ class VideoSegmenter:
             raise InferenceError(
                 f"scribble size {tuple(onehot.shape[-2:])} does not match the frame size {self.frame_size}"
             )
-        return pad(onehot, self.padding).to(self.dtype)
+        return pad(resize_scribble(onehot, self.work_size), self.padding).to(self.dtype)
 
     def _encode(self, x: torch.Tensor, keep: bool = False) -> FrameFeatures:
         """Features of a prepared frame; reuses the kept features of the same pixels (then forgets them)."""
@@ -273,9 +305,10 @@ class VideoSegmenter:
         ``object_ids`` (default: all slots) are the objects valid from this frame on; others join later
         with :meth:`add_objects` (YouTube-VOS). The frame's features are kept for the next :meth:`step`.
         """
-        image = normalise_frame(frame, self.device, self.dtype)
+        image = normalise_frame(frame, self.normalisation, self.device, self.dtype)
         self.frame_size = tuple(image.shape[-2:])
-        self.padding = pad_amounts(*self.frame_size, self.model.stride)
+        self.work_size = working_size(self.frame_size, self.settings.INPUT_SHORT_SIDE)
+        self.padding = pad_amounts(*self.work_size, self.model.stride)
         onehot = self._prepare_scribble(scribble)
         present = _object_ids(onehot)
         n = num_objects if num_objects is not None else (max(present) if present else 0)
@@ -290,7 +323,7 @@ class VideoSegmenter:
         self.valid = torch.zeros(1, n, device=self.device, dtype=self.dtype)
         self.valid[0, [i - 1 for i in ids]] = 1
         self._kept = None
-        feats = self._encode(pad(image, self.padding), keep=True)
+        feats = self._encode(pad(self._to_work_size(image), self.padding), keep=True)
         with self._autocast():
             entries = self.model.initial_entries(feats, onehot, n, self.settings.USING_INITIAL_BG)
         self.bank = MemoryBank(entries, self.model.scribble_for_masks, reuse_buffers=True)
@@ -331,12 +364,13 @@ class VideoSegmenter:
             entries = self.model.mask_entries(out, feats.size, 0.0, 1)
         self.bank.update(out.reliable_entry, entries, frame_num, self.settings)
         self.frame_num = frame_num + 1
-        used = crop(out.mask_probs[-1][0].float(), self.padding)
-        unused = crop(out.mask_unused[-1][0].float(), self.padding)
+        used = self._to_frame_size(crop(out.mask_probs[-1][0].float(), self.padding))
+        unused = self._to_frame_size(crop(out.mask_unused[-1][0].float(), self.padding))
         reliable = None
         if with_reliable:
             parts = torch.cat([out.reliable_prob, out.reliable_unused], dim=1).float()
-            parts = crop(F.interpolate(parts, size=x.shape[-2:], mode="bilinear", align_corners=True)[0], self.padding)
+            parts = F.interpolate(parts, size=x.shape[-2:], mode="bilinear", align_corners=True)[0]
+            parts = self._to_frame_size(crop(parts, self.padding))
             reliable = (parts[:-1], parts[-1:])
         return FrameResult(used, unused, reliable, frame_num)
 

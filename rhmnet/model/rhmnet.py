@@ -12,7 +12,7 @@ from torch import nn
 
 from rhmnet.config import Config, ConfigError
 from rhmnet.labels import MAX_OBJECTS
-from rhmnet.model.backbone import Backbone, conv_module, load_imagenet_weights
+from rhmnet.model.backbone import build_backbone, conv_module
 from rhmnet.model.embeddings import LevelEmbeddings, PositionEmbedding
 from rhmnet.model.heads import mask_head, reliable_region_head, soft_aggregate, soft_aggregate_used
 from rhmnet.model.matching import DecoderLayer
@@ -127,7 +127,7 @@ class RHMNet(nn.Module):
         if m.ATTACH.LOCAL_SIMILARITY:
             raise NotImplementedError("MODEL.ATTACH.LOCAL_SIMILARITY is not used by the paper's experiments")
 
-        self.backbone = Backbone(m.BACKBONE.NAME, frozen_bn=m.BACKBONE.BN_FROZEN)
+        self.backbone = build_backbone(m.BACKBONE)
         dims = self.backbone.channels
         self.bottleneck = nn.Sequential(nn.Conv2d(dims[2], m.HIDDEN_DIM, 1), nn.GroupNorm(32, m.HIDDEN_DIM))
         nn.init.xavier_uniform_(self.bottleneck[0].weight)
@@ -146,9 +146,6 @@ class RHMNet(nn.Module):
         self.mask_heads = nn.ModuleList(
             mask_head(m.HIDDEN_DIM, m.HIDDEN_DIM, dims, m.DECODER.OUT_DIM) for _ in range(num_mask_heads)
         )
-        if m.BACKBONE.PRETRAINED:
-            load_imagenet_weights(self.backbone, m.BACKBONE.WEIGHTS_PATH)
-        self.backbone.requires_grad_(not m.BACKBONE.FROZEN)
 
     # -- inference preparation ------------------------------------------------------------------------
     def prepare_for_inference(self) -> RHMNet:

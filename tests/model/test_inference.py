@@ -54,7 +54,7 @@ def test_streaming_matches_a_direct_decode(tiny_model):
     from rhmnet.model.memory import MemoryBank
 
     with torch.no_grad():
-        feats = tiny_model.encode(normalise_frame(video[0], torch.device("cpu")))
+        feats = tiny_model.encode(normalise_frame(video[0], tiny_model.backbone.normalisation, torch.device("cpu")))
         bank = MemoryBank(tiny_model.initial_entries(feats, scribble_to_onehot(scribble, torch.device("cpu")), 2))
         out = tiny_model.decode(feats, bank, compute_valid(torch.tensor([2]), 2))
     assert torch.allclose(res.full_probs, out.mask_probs[-1][0], atol=1e-6)
@@ -103,3 +103,26 @@ def test_bad_inputs_raise_clear_errors(tiny_model):
         seg.step(video[0, :40])
     with pytest.raises(InferenceError, match="must lie in"):
         seg.add_objects(video[1], scribble, [3])
+
+
+def test_thin_strokes_survive_downscaling():
+    from rhmnet.inference.session import resize_scribble, scribble_to_onehot
+
+    scribble = np.zeros((64, 96), np.uint8)
+    scribble[20, 10:80] = 1  # one pixel thick: nearest-neighbour resizing would drop it
+    scribble[40:42, 5:90] = 11
+    small = resize_scribble(scribble_to_onehot(scribble, torch.device("cpu")), (8, 12))[0]
+    assert small[1].sum() >= 8 and small[11].sum() >= 8  # both strokes still cross the 8 x 12 grid
+    assert torch.equal(small.sum(0), torch.ones(8, 12))  # one channel per pixel (0 = unlabeled)
+
+
+def test_working_resolution_returns_frame_size_outputs(tiny_model):
+    """TEST.INPUT_SHORT_SIDE: the model sees resized frames; the results come back at the frame's size."""
+    video, scribble = _video(frames=2, h=50, w=70)
+    seg = VideoSegmenter(tiny_model, TestConfig(INPUT_SHORT_SIDE=32))
+    seg.initialize(video[0], scribble)
+    assert seg.work_size == (32, 45) and seg.padding == (1, 2, 0, 0)
+    for frame in video:
+        res = seg.step(frame)
+        assert res.probs.shape == (3, 50, 70) and res.labels.shape == (50, 70)
+        assert torch.allclose(res.full_probs.sum(0), torch.ones(50, 70), atol=1e-5)

@@ -1,0 +1,92 @@
+"""The backbone registry: ResNets, the packaged EfficientNet-Lite0 weights, other timm models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rhmnet.config import load_config
+from rhmnet.data.io import read_image
+from rhmnet.model.backbone import (
+    IMAGENET_NORMALISATION,
+    LITE0_NORMALISATION,
+    LITE0_TIMM_NAME,
+    backbone_normalisation,
+    build_backbone,
+    lite0_timm_state_dict,
+    lite0_weights_path,
+)
+from tests.conftest import shared_path
+
+timm = pytest.importorskip("timm")
+
+
+def backbone_config(name: str, *extra: str):
+    """``MODEL.BACKBONE`` of the demo config with ``name`` and ``extra`` overrides."""
+    return load_config("demo", [f"MODEL.BACKBONE.NAME={name}", *extra]).MODEL.BACKBONE
+
+
+def test_lite0_weights_map_completely_and_classify_a_davis_frame() -> None:
+    state = lite0_timm_state_dict()
+    full = timm.create_model(LITE0_TIMM_NAME, pretrained=False)
+    assert list(state) == list(full.state_dict())  # all 296 tensors placed, none left over
+    full.load_state_dict(state, strict=True)
+    frame = read_image(shared_path("data", "davis-sample", "JPEGImages", "480p", "bear", "00000.jpg"))
+    image = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float() / 255
+    image = torch.nn.functional.interpolate(image[None], size=(224, 224), mode="bilinear", antialias=True)
+    mean, std = LITE0_NORMALISATION.tensors()
+    with torch.no_grad():
+        probs = full.eval()((image - mean) / std).softmax(1)[0]
+    assert int(probs.argmax()) == 294, f"top class {int(probs.argmax())} (p={float(probs.max()):.2f})"  # brown bear
+
+
+def test_lite0_backbone_features_and_frozen_stages() -> None:
+    backbone = build_backbone(backbone_config("efficientnet_lite0", "MODEL.BACKBONE.PRETRAINED=true",
+                                              "MODEL.BACKBONE.BN_FROZEN=true", "MODEL.BACKBONE.FROZEN_STAGES=3"))
+    assert backbone.channels == [24, 40, 112] and backbone.normalisation == LITE0_NORMALISATION
+    expected = lite0_timm_state_dict()
+    for name, tensor in backbone.model.state_dict().items():
+        assert torch.equal(tensor, expected[name]), name
+    feats = backbone.eval()(torch.zeros(1, 3, 64, 96))
+    assert [tuple(f.shape) for f in feats] == [(1, 24, 16, 24), (1, 40, 8, 12), (1, 112, 4, 6)]
+    frozen = [n for n, p in backbone.named_parameters() if not p.requires_grad]
+    trained = [n for n, p in backbone.named_parameters() if p.requires_grad]
+    assert frozen and trained
+    assert all(n.startswith(("model.conv_stem", "model.bn1", "model.blocks.0.", "model.blocks.1.")) for n in frozen)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in backbone.modules())  # frozen statistics
+
+
+def test_mismatched_lite0_file_is_a_clear_error(tmp_path) -> None:
+    state = torch.load(lite0_weights_path(), map_location="cpu", weights_only=True)
+    state["_conv_stem.weight"] = state["_conv_stem.weight"][:16]
+    bad = tmp_path / "bad.pth"
+    torch.save(state, bad)
+    with pytest.raises(ValueError, match=r"bad\.pth: tensor _conv_stem\.weight has shape \(16, 3, 3, 3\)"):
+        lite0_timm_state_dict(bad)
+    del state["_fc.bias"]
+    torch.save(state, bad)
+    with pytest.raises(ValueError, match=r"295 tensors"):
+        lite0_timm_state_dict(bad)
+
+
+def test_other_timm_models_by_name(tmp_path) -> None:
+    cfg = backbone_config("mobilenetv3_small_050", "MODEL.BACKBONE.PRETRAINED=false")
+    backbone = build_backbone(cfg)
+    feats = backbone.eval()(torch.zeros(1, 3, 64, 64))
+    assert [f.shape[-1] for f in feats] == [16, 8, 4] and [f.shape[1] for f in feats] == backbone.channels
+    assert backbone_normalisation("mobilenetv3_small_050") == IMAGENET_NORMALISATION
+    weights = tmp_path / "mnv3.pth"
+    torch.save(timm.create_model("mobilenetv3_small_050", pretrained=False).state_dict(), weights)
+    loaded = build_backbone(backbone_config("mobilenetv3_small_050", "MODEL.BACKBONE.PRETRAINED=true",
+                                            f"MODEL.BACKBONE.WEIGHTS_PATH={weights}"))
+    assert loaded.channels == backbone.channels
+    with pytest.raises(ValueError, match="WEIGHTS_PATH"):
+        build_backbone(backbone_config("mobilenetv3_small_050", "MODEL.BACKBONE.PRETRAINED=true"))
+    with pytest.raises(ValueError, match="no_such_net"):
+        build_backbone(backbone_config("no_such_net", "MODEL.BACKBONE.PRETRAINED=false"))
+
+
+def test_resnet_keeps_imagenet_normalisation() -> None:
+    backbone = build_backbone(backbone_config("resnet18", "MODEL.BACKBONE.PRETRAINED=false"))
+    assert backbone.channels == [64, 128, 256] and backbone.normalisation == IMAGENET_NORMALISATION
