@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from rhmnet.config import TestConfig
+from rhmnet import config
 from rhmnet.inference.session import crop, pad, pad_amounts
 from rhmnet.model.heads import soft_aggregate
 from rhmnet.model.memory import MemoryBank, MemoryEntry
@@ -120,7 +120,7 @@ def _tags(entries):
 
 
 def test_memory_cap_drops_the_second_entry():
-    settings = TestConfig(
+    settings = config.TestConfig(
         MAX_MEMORY_LENGTH=3,
         UPDATE_FREQUENCY=1,
         SCRIBBLE_UPDATE_FREQUENCY=2,
@@ -140,7 +140,7 @@ def test_memory_cap_drops_the_second_entry():
 
 
 def test_memory_reading_order_with_default_settings():
-    settings = TestConfig()  # length 4, every 6th frame, last reliable entry kept
+    settings = config.TestConfig()  # length 4, every 6th frame, last reliable entry kept
     bank = MemoryBank([_entry(-1), _entry(-2)])
     for frame in range(7):
         bank.update(_entry(frame), [_entry(100 + frame)], frame, settings)
@@ -160,7 +160,7 @@ def test_reused_key_value_buffers_equal_concatenation():
     attention = Attention(16, 2, 0.0)
     initial = [MemoryEntry(torch.randn(2, 5, 16)) for _ in range(2)]
     plain, reused = MemoryBank(initial), MemoryBank(initial, reuse_buffers=True)
-    settings = TestConfig(MAX_MEMORY_LENGTH=3, UPDATE_FREQUENCY=2, SCRIBBLE_UPDATE_FREQUENCY=2)
+    settings = config.TestConfig(MAX_MEMORY_LENGTH=3, UPDATE_FREQUENCY=2, SCRIBBLE_UPDATE_FREQUENCY=2)
     for frame in range(7):
         reliable = MemoryEntry(torch.randn(2, 5, 16))
         masks = [MemoryEntry(torch.randn(2, 5, 16))]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from rhmnet.config import TestConfig
+from rhmnet import config
 from rhmnet.data.io import read_palette_png, write_palette_png
 from rhmnet.inference import VideoSegmenter
 from rhmnet.inference import driver as driver_module
@@ -169,7 +169,7 @@ def test_outputs_equal_a_plain_loop(tiny_model: torch.nn.Module, tmp_path: Path)
     scribble = np.zeros((40, 56), np.uint8)
     scribble[8:12, 8:30] = 1
     scribble[30:33, :] = 11
-    settings = TestConfig(UPDATE_FREQUENCY=2)
+    settings = config.TestConfig(UPDATE_FREQUENCY=2)
 
     plain = VideoSegmenter(tiny_model, settings)
     plain.initialize(frames[0], scribble)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rhmnet.config import TestConfig
+from rhmnet import config
 from rhmnet.inference import InferenceError, VideoSegmenter
 from rhmnet.model.rhmnet import compute_valid
 
@@ -23,7 +23,7 @@ def _video(frames: int = 4, h: int = 50, w: int = 70, seed: int = 0):
 
 def test_streaming_shapes_and_labels(tiny_model):
     video, scribble = _video()
-    seg = VideoSegmenter(tiny_model, TestConfig(UPDATE_FREQUENCY=2, SCRIBBLE_UPDATE_FREQUENCY=1))
+    seg = VideoSegmenter(tiny_model, config.TestConfig(UPDATE_FREQUENCY=2, SCRIBBLE_UPDATE_FREQUENCY=1))
     seg.initialize(video[0], scribble)
     assert seg.num_objects == 2 and seg.padding == (5, 5, 7, 7)
     for index, frame in enumerate(video):
@@ -119,7 +119,7 @@ def test_thin_strokes_survive_downscaling():
 def test_working_resolution_returns_frame_size_outputs(tiny_model):
     """TEST.INPUT_SHORT_SIDE: the model sees resized frames; the results come back at the frame's size."""
     video, scribble = _video(frames=2, h=50, w=70)
-    seg = VideoSegmenter(tiny_model, TestConfig(INPUT_SHORT_SIDE=32))
+    seg = VideoSegmenter(tiny_model, config.TestConfig(INPUT_SHORT_SIDE=32))
     seg.initialize(video[0], scribble)
     assert seg.work_size == (32, 45) and seg.padding == (1, 2, 0, 0)
     for frame in video:

@@ -81,7 +81,7 @@ def test_add_objects_features_are_reused(tiny_model):
 def test_prepare_for_inference_is_explicit_and_undone_by_train(tiny_config):
     torch.manual_seed(0)
     model = build_model(tiny_config)
-    x = normalise_frame(_video()[0][0], torch.device("cpu"))
+    x = normalise_frame(_video()[0][0], model.backbone.normalisation, torch.device("cpu"))
     model.eval()
     with torch.no_grad():
         plain = model.backbone(x)  # eval + no grad alone does not switch paths
@@ -114,7 +114,7 @@ def test_used_channel_probabilities_equal_the_twelve_channels(tiny_model):
     video, scribble = _video()
     cpu = torch.device("cpu")
     with torch.no_grad():
-        feats = tiny_model.encode(normalise_frame(video[0], cpu))
+        feats = tiny_model.encode(normalise_frame(video[0], tiny_model.backbone.normalisation, cpu))
         bank = MemoryBank(tiny_model.initial_entries(feats, scribble_to_onehot(scribble, cpu), 2))
         valid = compute_valid(torch.tensor([2]), 2)
         full = tiny_model.decode(feats, bank, valid)
