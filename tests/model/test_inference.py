@@ -44,20 +44,32 @@ def test_streaming_shapes_and_labels(tiny_model):
     assert len(seg.bank.reliable) == 4 and len(seg.bank.masks[0]) == 2
 
 
-def test_streaming_matches_a_direct_decode(tiny_model):
-    """Frame 0 through the API equals decoding by hand with the model's building blocks."""
-    video, scribble = _video(frames=1, h=64, w=48)
+@pytest.mark.parametrize(
+    ("height", "width", "padding"),
+    [(64, 48, (0, 0, 0, 0)), (50, 73, (3, 4, 7, 7))],  # (left, right, top, bottom): floor(d/2) before, rest after
+)
+def test_streaming_matches_a_direct_decode(tiny_model, height, width, padding):
+    """Frame 0 through the API equals decoding by hand with the model's building blocks, also for a frame
+    that is no multiple of 16: zero-padded as the authors pad, decoded, and cropped back."""
+    video, scribble = _video(frames=1, h=height, w=width)
     seg = VideoSegmenter(tiny_model)
     seg.initialize(video[0], scribble)
     res = seg.step(video[0])
     from rhmnet.inference.session import normalise_frame, scribble_to_onehot
     from rhmnet.model.memory import MemoryBank
 
+    left, right, top, bottom = padding
+    cpu = torch.device("cpu")
     with torch.no_grad():
-        feats = tiny_model.encode(normalise_frame(video[0], tiny_model.backbone.normalisation, torch.device("cpu")))
-        bank = MemoryBank(tiny_model.initial_entries(feats, scribble_to_onehot(scribble, torch.device("cpu")), 2))
+        image = torch.nn.functional.pad(normalise_frame(video[0], tiny_model.backbone.normalisation, cpu), padding)
+        onehot = torch.nn.functional.pad(scribble_to_onehot(scribble, cpu), padding)
+        assert image.shape[-2:] == (height + top + bottom, width + left + right)
+        feats = tiny_model.encode(image)
+        bank = MemoryBank(tiny_model.initial_entries(feats, onehot, 2))
         out = tiny_model.decode(feats, bank, compute_valid(torch.tensor([2]), 2))
-    assert torch.allclose(res.full_probs, out.mask_probs[-1][0], atol=1e-6)
+    expected = out.mask_probs[-1][0][:, top : top + height, left : left + width]
+    assert res.full_probs.shape == (12, height, width)
+    assert torch.allclose(res.full_probs, expected, atol=1e-6)
 
 
 def test_late_object_joins_with_its_own_scribble(tiny_model):
