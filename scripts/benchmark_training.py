@@ -25,6 +25,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import rhmnet.engine.trainer as trainer_module  # noqa: E402
 from rhmnet.config import Config, ConfigError, load_config  # noqa: E402
 from rhmnet.dataprep.synthetic_videos import dataset_overrides, make_synthetic_dataset  # noqa: E402
 from rhmnet.engine import DistContext, RunOptions, Trainer  # noqa: E402
@@ -36,18 +37,18 @@ def benchmark_config(
     """(iterations per second, peak memory MiB) of ``iters`` training steps after ``warmup`` steps."""
     trainer = Trainer(cfg, stage, DistContext(device=device), RunOptions(progress=False))
     trainer.net.train()
-    batches = trainer._epoch_batches(0, 0)
+    batches = trainer_module._groups(trainer._epoch_batches(0, 0), trainer.accumulate)  # one optimiser step each
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     start = 0.0
-    for done, batch in enumerate(batches):
+    for done, micro_batches in enumerate(batches):
         if done == warmup:
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             start = time.perf_counter()
         if done == warmup + iters:
             break
-        trainer._train_step(batch, 0)
+        trainer._train_step(micro_batches, 0)
     else:
         raise RuntimeError(f"the synthetic epoch gave fewer than {warmup + iters} batches")
     if device.type == "cuda":
