@@ -104,3 +104,16 @@ def file_mode(default: int = 0o666) -> int:
     umask = os.umask(0)
     os.umask(umask)
     return default & ~umask
+
+
+def load_weights_only(path: str | Path, what: str, error: type[Exception]) -> object:
+    """``torch.load`` of a file that may come from elsewhere: tensors and plain containers only (a file
+    that would run code on loading is refused); a missing file is FileNotFoundError, any other failure
+    ``error`` naming the file and saying it is not a readable ``what``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise error(f"{path}: not a readable {what} ({type(exc).__name__}: {exc})") from None

@@ -12,7 +12,7 @@ import torch
 
 from rhmnet.config import Config, config_from_dict, load_config, merge_dict, parse_overrides
 from rhmnet.errors import RHMNetError
-from rhmnet.guards import file_mode, non_finite_tensors
+from rhmnet.guards import file_mode, load_weights_only, non_finite_tensors
 from rhmnet.model import RHMNet
 
 CHECKPOINT_FORMAT = "rhmnet"
@@ -75,12 +75,7 @@ def convert_author_state_dict(state: dict[str, torch.Tensor], path: str = "<stat
 def read_checkpoint(path: Union[str, Path]) -> dict[str, Any]:
     """Load a checkpoint file (weights only) and check that it is ours or the authors' format."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
+    data = load_weights_only(path, "checkpoint", CheckpointError)
     if not isinstance(data, dict) or not (
         data.get("format") == CHECKPOINT_FORMAT or isinstance(data.get("state_dict"), dict)
     ):

@@ -24,6 +24,7 @@ from torch import nn
 from torchvision.models import resnet
 
 from rhmnet.config import ConfigError
+from rhmnet.guards import load_weights_only
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,30 @@ def bn_scale_and_shift(bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     return scale, bn.bias - bn.running_mean * scale
 
 
-class Backbone(nn.Module):
+class InferencePathSwitch(nn.Module):
+    """The inference fast-path switch every backbone shares: :meth:`fold_batch_norm` (eval mode only) turns
+    it on, :meth:`unfold_batch_norm` and ``train()`` turn it off. Subclasses say what the path does."""
+
+    def fold_batch_norm(self) -> None:
+        """Switch to the inference path (requires eval mode: batch norm statistics must be fixed)."""
+        if self.training:
+            raise RuntimeError("fold_batch_norm() needs eval mode (batch norm statistics must be fixed)")
+        self._enter_inference_path()
+
+    def _enter_inference_path(self) -> None:
+        raise NotImplementedError
+
+    def unfold_batch_norm(self) -> None:
+        """Back to the training path."""
+        raise NotImplementedError
+
+    def train(self, mode: bool = True) -> InferencePathSwitch:
+        if mode:
+            self.unfold_batch_norm()
+        return super().train(mode)
+
+
+class Backbone(InferencePathSwitch):
     """torchvision ResNet up to ``layer3``; returns the outputs of layer1, layer2 and layer3.
 
     Batch norms are frozen affine maps (the paper); ``frozen_bn=False`` keeps ordinary trainable batch
@@ -152,25 +176,16 @@ class Backbone(nn.Module):
         folded, weight = self._folded["stem"][0], self.conv1.weight
         return folded.device == weight.device and folded.dtype == weight.dtype
 
-    def fold_batch_norm(self) -> None:
-        """Inference fast path: fold each batch norm into the preceding convolution (channels-last weights).
-
-        Requires eval mode. Undone by ``train()``, by loading weights and by :meth:`unfold_batch_norm`;
-        call it again after changing weights in place or moving the model to another device or dtype.
-        The folded path does not back-propagate into the original weights.
-        """
-        if self.training:
-            raise RuntimeError("fold_batch_norm() needs eval mode (batch norm statistics must be fixed)")
+    def _enter_inference_path(self) -> None:
+        """Fold each batch norm into the preceding convolution (channels-last weights). Undone by ``train()``,
+        by loading weights and by :meth:`unfold_batch_norm`; call :meth:`fold_batch_norm` again after changing
+        weights in place or moving the model to another device or dtype. The folded path does not
+        back-propagate into the original weights."""
         self._folded = self._fold()
 
     def unfold_batch_norm(self) -> None:
         """Back to the unfolded modules (training, or after changing weights)."""
         self._folded = None
-
-    def train(self, mode: bool = True) -> Backbone:
-        if mode:
-            self.unfold_batch_norm()
-        return super().train(mode)
 
     def stages(self) -> list[nn.Module]:
         """The stem and the three stages, input first (what ``MODEL.BACKBONE.FROZEN_STAGES`` counts)."""
@@ -283,7 +298,7 @@ def _import_timm() -> Any:
     return timm
 
 
-class TimmBackbone(nn.Module):
+class TimmBackbone(InferencePathSwitch):
     """A timm model's features at strides 4, 8 and 16 (``features_only``); layers past stride 16 are dropped
     where the architecture allows (EfficientNets), so they cost nothing."""
 
@@ -338,21 +353,14 @@ class TimmBackbone(nn.Module):
         """Whether the inference path (:meth:`fold_batch_norm`) is in effect."""
         return self._inference_path
 
-    def fold_batch_norm(self) -> None:
-        """Inference path: inputs in channels-last layout (faster convolutions on CPU and GPU). The batch
-        norms are not folded into the convolutions here (timm modules); requires eval mode."""
-        if self.training:
-            raise RuntimeError("fold_batch_norm() needs eval mode (batch norm statistics must be fixed)")
+    def _enter_inference_path(self) -> None:
+        """Inputs in channels-last layout (faster convolutions on CPU and GPU); the batch norms are not
+        folded into the convolutions here (timm modules)."""
         self._inference_path = True
 
     def unfold_batch_norm(self) -> None:
         """Back to the training path."""
         self._inference_path = False
-
-    def train(self, mode: bool = True) -> TimmBackbone:
-        if mode:
-            self.unfold_batch_norm()
-        return super().train(mode)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Features at strides 4, 8 and 16."""
@@ -380,12 +388,7 @@ def lite0_weights_path() -> Path:
 def _read_state_dict(path: Union[str, Path]) -> dict[str, torch.Tensor]:
     """A state dict from a local file (a bare dict, or one under ``state_dict`` / ``model``)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"backbone weights file not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ConfigError(f"{path}: not a readable PyTorch state dict ({type(exc).__name__}: {exc})") from None
+    state = load_weights_only(path, "backbone weights file", ConfigError)
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

@@ -15,16 +15,12 @@ from rhmnet.model.heads import all_channels
 from rhmnet.model.memory import MemoryBank
 from rhmnet.model.rhmnet import compute_valid
 from tests.conftest import TINY_OVERRIDES
+from tests.model.test_inference import _video as scribbled_video
 
 
-def _video(frames: int = 3, h: int = 48, w: int = 64, seed: int = 1):
-    rng = np.random.default_rng(seed)
-    video = rng.integers(0, 256, size=(frames, h, w, 3), dtype=np.uint8)
-    scribble = np.zeros((h, w), np.uint8)
-    scribble[8:12, 8:30] = 1
-    scribble[28:32, 30:60] = 2
-    scribble[42:45, :] = 11
-    return video, scribble
+def _video(frames: int = 3):
+    """A 48x64 random video with two object strokes and a background stroke (see test_inference)."""
+    return scribbled_video(frames=frames, h=48, w=64, seed=1)
 
 
 def _count_encodes(seg: VideoSegmenter) -> list[int]:
