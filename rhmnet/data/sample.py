@@ -23,9 +23,8 @@ import torch
 from rhmnet.config import ConfigError
 from rhmnet.data.augment import flip_frames_independently
 from rhmnet.labels import BACKGROUND, MAX_OBJECTS, clip_targets, relabel_selected
+from rhmnet.model.backbone import IMAGENET_NORMALISATION
 
-IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)  # the default of ClipOptions
-IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 Sample = dict[str, Any]
@@ -47,8 +46,8 @@ class ClipOptions:
     resize_short_side: int = 480
     max_sample_tries: int = 11  # frame samplings (video) per video before drawing another one
     max_draws: int = 100  # videos/images drawn for one sample before giving up with an error
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # input normalisation: the backbone's
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)  # (build.py fills both from the model config)
+    mean: tuple[float, float, float] = IMAGENET_NORMALISATION.mean  # input normalisation: the backbone's
+    std: tuple[float, float, float] = IMAGENET_NORMALISATION.std  # (build.py fills both from the model config)
 
     def __post_init__(self) -> None:
         self.crop_size = (int(self.crop_size[0]), int(self.crop_size[1]))

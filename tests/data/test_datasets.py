@@ -13,8 +13,8 @@ from torch.utils.data import DataLoader, Subset
 
 from rhmnet.config import Config
 from rhmnet.data.build import build_train_dataset, set_skip
-from rhmnet.data.sample import IMAGENET_MEAN, IMAGENET_STD
 from rhmnet.labels import BACKGROUND, area_downsample, one_hot
+from rhmnet.model.backbone import IMAGENET_NORMALISATION
 from tests.data.conftest import CROP
 
 L = 3
@@ -44,7 +44,8 @@ def check_sample(sample: dict, max_objects: int = 3) -> None:
     first = memory[0] if frames[0] < frames[-1] else memory[-1]
     assert all((first == obj).sum() > 20 for obj in range(1, n + 1))
     # grey image from the un-normalised RGB
-    rgb = sample["images"] * IMAGENET_STD[0] + IMAGENET_MEAN[0]
+    mean, std = IMAGENET_NORMALISATION.tensors()  # the default config's ResNet-50
+    rgb = sample["images"] * std + mean
     gray = 0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]
     assert torch.allclose(gray, sample["gray"], atol=1e-5)
     # targets derive from the training labels; ignore bands only on object channels
