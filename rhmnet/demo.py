@@ -70,6 +70,7 @@ from rhmnet.inference.session import (
 )
 from rhmnet.labels import BACKGROUND
 from rhmnet.model import RHMNet
+from rhmnet.model.backbone import AnyBackbone, build_backbone
 from rhmnet.model_io import load_model, save_model
 from rhmnet.overlay import overlay
 
@@ -195,10 +196,10 @@ class KnnPropagation:
     """
 
     def __init__(
-        self, model: RHMNet, short_side: int, k: int = 20, temperature: float = 0.05, confidence: float = 0.9
+        self, backbone: AnyBackbone, short_side: int, k: int = 20, temperature: float = 0.05, confidence: float = 0.9
     ) -> None:
-        self.backbone = model.backbone.eval()
-        self.normalisation = model.backbone.normalisation
+        self.backbone = backbone.eval()
+        self.normalisation = backbone.normalisation
         self.short_side, self.k, self.temperature, self.confidence = short_side, k, temperature, confidence
 
     @torch.no_grad()
@@ -291,7 +292,9 @@ def run_methods(
     """The trained model, the dilated-scribble baseline and the kNN baseline on ``videos``; J&F of each
     when ``score`` (every video segmented in full)."""
     segmenter = VideoSegmenter(model, cfg.TEST)
-    knn = KnnPropagation(model, cfg.TEST.INPUT_SHORT_SIDE)
+    # training-free: the pretrained backbone as built before training (the model's own backbone has trained
+    # its later stages), so the table shows what training adds
+    knn = KnnPropagation(build_backbone(cfg.MODEL.BACKBONE), cfg.TEST.INPUT_SHORT_SIDE)
     for video in tqdm(videos, desc=f"segmenting {set_name}", dynamic_ncols=True):
         masks = segment_video(segmenter, video.frames, video.scribble, out / tag / "rhmnet" / video.name)
         write_gif(video.frames, masks, video.scribble, out / "overlays" / f"{tag}-{video.name}.gif")
