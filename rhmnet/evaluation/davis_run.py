@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,17 +183,19 @@ def segment_sequence(
     meter: SpeedMeter,
     record_name: str | None = None,
     frame_order: Sequence[int] | None = None,
+    write_first: bool = True,
 ) -> VideoRun:
     """Initialise on the first frame of ``frame_order`` (default: the annotated frame, then every later
     frame in order) with the start labels, step each of those frames and write their palette PNGs
-    (decoding and writing overlap with the model)."""
+    (decoding and writing overlap with the model); ``write_first=False`` leaves the first frame's PNG to
+    another pass."""
     order = list(range(start.frame, len(seq.frames))) if frame_order is None else list(frame_order)
     return segment_video(
         segmenter,
         FrameSource.from_paths([seq.frames[t] for t in order]),
         start.labels,
         num_objects=seq.num_objects,
-        sink=PaletteWriter(out_dir),
+        sink=PaletteWriter(out_dir, skip=() if write_first else (seq.frames[order[0]].stem,)),
         meter=meter,
         record_name=record_name or seq.name,
     )
@@ -214,13 +215,8 @@ def segment_from_annotated_frame(
     runs = [segment_sequence(segmenter, seq, start, out_dir, meter, name)]
     if start.frame > 0:
         backward = list(range(start.frame, -1, -1))
-        runs.append(segment_sequence(segmenter, seq, start, out_dir / ".backward", meter, f"{name} (backward)",
-                                     frame_order=backward))
-        keep = seq.frames[start.frame].stem
-        for mask in (out_dir / ".backward").glob("*.png"):
-            if mask.stem != keep:
-                mask.replace(out_dir / mask.name)
-        shutil.rmtree(out_dir / ".backward")
+        runs.append(segment_sequence(segmenter, seq, start, out_dir, meter, f"{name} (backward)",
+                                     frame_order=backward, write_first=False))
     return runs
 
 

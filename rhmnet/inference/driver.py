@@ -309,7 +309,8 @@ class PaletteWriter:
     """Writes ``<out_dir>/<frame name>.png`` palette masks in background threads.
 
     At most ``max_pending`` masks wait to be written (the loop waits beyond that). ``resize=True``
-    writes each mask at its frame's original size. The first failure is raised (naming the file) by the
+    writes each mask at its frame's original size; frames named in ``skip`` are not written (e.g. a frame
+    another pass writes). The first failure is raised (naming the file) by the
     next :meth:`put` or by :meth:`close`; use it as a context manager so that every write has finished
     (or been cancelled on error) when the block ends.
     """
@@ -320,9 +321,11 @@ class PaletteWriter:
         resize: bool = True,
         workers: int = DEFAULT_WRITERS,
         max_pending: int = DEFAULT_PENDING_WRITES,
+        skip: Sequence[str] = (),
     ) -> None:
         self.out_dir = Path(out_dir)
         self.resize = resize
+        self.skip = frozenset(skip)
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="rhmnet-write")
         self._slots = threading.BoundedSemaphore(max(1, max_pending))
         self._futures: list[Future] = []
@@ -347,8 +350,10 @@ class PaletteWriter:
             raise self._error
 
     def put(self, frame: VideoFrame, result: FrameResult) -> None:
-        """Queue the mask of ``frame`` for writing."""
+        """Queue the mask of ``frame`` for writing (unless it is to be skipped)."""
         self._raise_first_error()
+        if frame.name in self.skip:
+            return
         while not self._slots.acquire(timeout=0.1):
             self._raise_first_error()
         path = self.out_dir / f"{frame.name}.png"
