@@ -12,10 +12,6 @@ from rhmnet.config import LossConfig
 from rhmnet.labels import BACKGROUND
 from rhmnet.model.rhmnet import ClipOutput
 
-_SOBEL_X = [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]
-_SOBEL_Y = [[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]]
-_LAPLACIAN = [[-1.0, -1.0, -1.0], [-1.0, 8.0, -1.0], [-1.0, -1.0, -1.0]]
-
 
 def partial_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, bg_weight: float) -> torch.Tensor:
     """Cross-entropy on scribbled pixels only: class weights 0 (unlabeled), ``bg_weight`` (background),
@@ -26,11 +22,25 @@ def partial_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, bg_weight:
     return F.cross_entropy(logits, labels.long(), weight=weight)
 
 
-def _filter(x: torch.Tensor, kernel: list[list[float]]) -> torch.Tensor:
-    """3x3 filter with zero padding, applied to every channel of ``[N, C, H, W]`` independently."""
-    k = torch.tensor(kernel, device=x.device, dtype=x.dtype).view(1, 1, 3, 3)
-    n, c, h, w = x.shape
-    return F.conv2d(x.reshape(n * c, 1, h, w), k, padding=1).view(n, c, h, w)
+def image_derivatives(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sobel-x, Sobel-y and 8-neighbour Laplacian of every channel of ``[N, C, H, W]`` (zero padding).
+
+    The same numbers as 3x3 cross-correlations with the kernels ``[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]``, its
+    transpose and ``[[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]]``, computed from shifted slices (the Sobel
+    kernels are separable, the Laplacian is ``9x`` minus the 3x3 box sum): on the CPU this is several times
+    faster than single-channel convolutions, whose backward pass dominated a training step.
+    """
+    padded = F.pad(x, (1, 1, 1, 1))
+    above, centre_row, below = padded[..., :-2, :], padded[..., 1:-1, :], padded[..., 2:, :]  # [N, C, H, W+2]
+    column_sum = above + centre_row + below
+    column_smooth = column_sum + centre_row
+    sobel_x = column_smooth[..., 2:] - column_smooth[..., :-2]
+    left, centre_col, right = padded[..., :-2], padded[..., 1:-1], padded[..., 2:]  # [N, C, H+2, W]
+    row_smooth = left + 2.0 * centre_col + right
+    sobel_y = row_smooth[..., 2:, :] - row_smooth[..., :-2, :]
+    box = column_sum[..., :-2] + column_sum[..., 1:-1] + column_sum[..., 2:]
+    laplacian = 9.0 * x - box
+    return sobel_x, sobel_y, laplacian
 
 
 def _charbonnier(x: torch.Tensor) -> torch.Tensor:
@@ -44,12 +54,11 @@ def edge_aware_smoothness(probs: torch.Tensor, gray: torch.Tensor, alpha: float 
     + mean(C(|Lap p| e^{-a|Lap g|}))`` with Charbonnier ``C(x) = sqrt(x^2 + 1e-6)``; summed over channels,
     averaged over frames. probs ``[N, K, H, W]``, gray ``[N, H, W]``.
     """
-    g = gray.unsqueeze(1)
-    first = 0.0
-    for kernel in (_SOBEL_X, _SOBEL_Y):
-        weight = torch.exp(-alpha * _filter(g, kernel).abs())
-        first = first + _charbonnier(_filter(probs, kernel).abs() * weight)
-    second = _charbonnier(_filter(probs, _LAPLACIAN).abs() * torch.exp(-alpha * _filter(g, _LAPLACIAN).abs()))
+    image_x, image_y, image_lap = image_derivatives(gray.unsqueeze(1))
+    prob_x, prob_y, prob_lap = image_derivatives(probs)
+    first = _charbonnier(prob_x.abs() * torch.exp(-alpha * image_x.abs()))
+    first = first + _charbonnier(prob_y.abs() * torch.exp(-alpha * image_y.abs()))
+    second = _charbonnier(prob_lap.abs() * torch.exp(-alpha * image_lap.abs()))
     per_frame = 10.0 * first.mean(dim=(2, 3)) + second.mean(dim=(2, 3))  # [N, K]
     return per_frame.sum(1).mean()
 

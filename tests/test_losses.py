@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from rhmnet.losses import (
     consistency,
     edge_aware_smoothness,
+    image_derivatives,
     partial_cross_entropy,
     reliable_region_focal,
     sigmoid_focal_loss,
@@ -45,6 +46,19 @@ def test_smoothness_prefers_prediction_edges_on_image_edges():
     aligned[:, :, 8:] = 1.0  # the image has an edge where the prediction has one
     flat = torch.zeros(1, 16, 16)
     assert edge_aware_smoothness(pred, aligned) < edge_aware_smoothness(pred, flat)
+
+
+def test_image_derivatives_equal_the_3x3_filters_with_zero_padding():
+    kernels = [
+        [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]],  # Sobel x
+        [[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]],  # Sobel y
+        [[-1.0, -1.0, -1.0], [-1.0, 8.0, -1.0], [-1.0, -1.0, -1.0]],  # Laplacian
+    ]
+    x = torch.randn(2, 3, 7, 9, dtype=torch.float64)
+    for derivative, kernel in zip(image_derivatives(x), kernels):
+        weight = torch.tensor(kernel, dtype=x.dtype).view(1, 1, 3, 3)
+        expected = F.conv2d(x.reshape(6, 1, 7, 9), weight, padding=1).view(2, 3, 7, 9)
+        assert torch.allclose(derivative, expected, atol=1e-12)
 
 
 def test_focal_loss_counts_only_valid_cells():
