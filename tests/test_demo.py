@@ -20,6 +20,11 @@ SMALL = [
     "DATASETS.MINIMUM_AREA=20",
     "TEST.INPUT_SHORT_SIDE=96",
 ]
+SYNTHETIC_REASON = (
+    "the held-out synthetic target of issue 10 is not reached: with one-object DAVIS-2016 videos as two thirds "
+    "of its clips the default model does not learn to tell objects apart (measured: 0.354 on the synthetic "
+    "videos; README, The demo)"
+)
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
@@ -53,22 +58,30 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
         assert len(list((out / "overlays").glob("davis-val-*.gif"))) == 2
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(
-    reason="the issue-10 targets are not reached yet (last full run: synthetic 0.369, DAVIS val 0.609, "
-    "kNN baseline 0.525; see README, The demo)",
-    strict=False,
-)
-def test_demo_learns(tmp_path):
-    """The README's claims (issue 10): held-out synthetic J&F >= 0.75; with davis16-train, DAVIS val
-    (blackswan, car-shadow) J&F >= 0.65 and at least 0.10 above the training-free kNN baseline."""
-    out = tmp_path / "demo"
+@pytest.fixture(scope="module")
+def full_demo_scores(tmp_path_factory) -> dict[tuple[str, str], float]:
+    """J&F of every row of one full default demo run (about 15 minutes on 2 CPU cores), for the slow tests."""
+    out = tmp_path_factory.mktemp("full-demo") / "demo"
     assert demo.main(["--out", str(out), "--shared", str(SHARED)]) == 0
-    rows = {(r["evaluated_on"], r["name"]): r["jf"] for r in json.loads((out / "results.json").read_text())["rows"]}
-    assert rows[(demo.SYNTHETIC_SET, demo.MODEL_ROW)] >= 0.75
-    assert rows[(demo.SYNTHETIC_SET, demo.MODEL_ROW)] > rows[(demo.SYNTHETIC_SET, demo.DILATED_ROW)] + 0.1
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    return {(r["evaluated_on"], r["name"]): r["jf"] for r in rows}
+
+
+@pytest.mark.slow
+def test_demo_learns_real_video(full_demo_scores):
+    """Issue 10, real video: trained with davis16-train, DAVIS val (blackswan, car-shadow) J&F >= 0.65 and
+    at least 0.10 above the training-free kNN baseline on the same backbone."""
     if not (SHARED / "data" / "davis16-train").is_dir() or not (SHARED / "data" / "davis-sample").is_dir():
         pytest.skip("the DAVIS targets need ../shared/data/davis16-train and davis-sample")
-    davis = rows[(demo.DAVIS_SET, demo.MODEL_ROW)]
+    davis = full_demo_scores[(demo.DAVIS_SET, demo.MODEL_ROW)]
     assert davis >= 0.65
-    assert davis >= rows[(demo.DAVIS_SET, demo.KNN_ROW)] + 0.10
+    assert davis >= full_demo_scores[(demo.DAVIS_SET, demo.KNN_ROW)] + 0.10
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason=SYNTHETIC_REASON, strict=False)
+def test_demo_learns_synthetic_video(full_demo_scores):
+    """Issue 10, held-out synthetic videos: J&F >= 0.75 (and well above the dilated scribble)."""
+    model = full_demo_scores[(demo.SYNTHETIC_SET, demo.MODEL_ROW)]
+    assert model > full_demo_scores[(demo.SYNTHETIC_SET, demo.DILATED_ROW)] + 0.1
+    assert model >= 0.75

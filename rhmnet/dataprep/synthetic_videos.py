@@ -162,15 +162,19 @@ def render_video(
     rng: np.random.Generator,
     late_entries: bool,
     max_objects: int = 3,
+    min_objects: int = 1,
     min_visible: float = 0.01,
     texture_spread: float | None = TEXTURE_SPREAD,
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[MovingShape]]:
     """Frames (uint8 [H, W, 3]), id maps (uint8 [H, W]) and the shapes of one synthetic video.
 
-    Every object is visible (>= ``min_visible`` of the frame) on its first frame; with ``late_entries``
-    some objects (never object 1) appear after frame 0. ``texture_spread``: see :func:`texture`."""
+    ``min_objects`` to ``max_objects`` objects (uniformly). Every object is visible (>= ``min_visible`` of
+    the frame) on its first frame; with ``late_entries`` some objects (never object 1) appear after frame 0.
+    ``texture_spread``: see :func:`texture`."""
+    if not 1 <= min_objects <= max_objects:
+        raise ValueError(f"need 1 <= min_objects <= max_objects, got {min_objects} and {max_objects}")
     for _ in range(20):
-        count = int(rng.integers(1, max_objects + 1))
+        count = int(rng.integers(min_objects, max_objects + 1))
         shapes: list[MovingShape] = []
         for index in range(count):
             appear = (
@@ -253,10 +257,11 @@ def write_youtube_layout(
     frames: int,
     seed: int,
     texture_spread: float | None = TEXTURE_SPREAD,
+    object_range: tuple[int, int] = (1, 3),
 ) -> None:
     """Videos as YouTube-VOS 2018/2019: ``train/`` with every frame annotated, ``valid/`` with each
     object's first frame annotated (only the objects appearing there); ``meta.json`` per split. Frame
-    names step by 5 like the real dataset."""
+    names step by 5 like the real dataset; ``object_range``: the (min, max) object count of a video."""
     frame_names = [f"{5 * t:05d}" for t in range(frames)]
     for split, count, offset in (("train", num_train, 0), ("valid", num_val, num_train)):
         meta: dict[str, dict] = {}
@@ -267,6 +272,8 @@ def write_youtube_layout(
                 frames,
                 rng_for(seed, "ytb-video", index + offset),
                 late_entries=True,
+                min_objects=object_range[0],
+                max_objects=object_range[1],
                 texture_spread=texture_spread,
             )
             objects, first_frames = {}, {}
@@ -356,10 +363,12 @@ def make_synthetic_dataset(
     layouts: tuple[str, ...] = LAYOUTS,
     progress: bool = False,
     texture_spread: float | None = TEXTURE_SPREAD,
+    youtube_objects: tuple[int, int] = (1, 3),
 ) -> dict[str, Path]:
     """Write the synthetic dataset under ``out`` and return the root of each layout
     (``out/DAVIS``, ``out/Youtube-VOS``, ``out/COCO``). ``size`` is (height, width); ``num_images`` COCO
-    images (default: 2 * (num_train + num_val)); ``texture_spread``: see :func:`texture`."""
+    images (default: 2 * (num_train + num_val)); ``texture_spread``: see :func:`texture`;
+    ``youtube_objects``: the (min, max) object count of the YouTube-VOS-layout videos (DAVIS layout: 1-3)."""
     unknown = set(layouts) - set(LAYOUTS)
     if unknown:
         raise ValueError(f"unknown layouts {sorted(unknown)} (known: {', '.join(LAYOUTS)})")
@@ -374,7 +383,7 @@ def make_synthetic_dataset(
             write_davis_layout(root, num_train, num_val, size, frames, seed, texture_spread)
             synthesize_davis(root, seed=seed, style=style, progress=False)
         elif layout == "youtube":
-            write_youtube_layout(root, num_train, num_val, size, frames, seed, texture_spread)
+            write_youtube_layout(root, num_train, num_val, size, frames, seed, texture_spread, youtube_objects)
             synthesize_youtube(root, seed=seed, style=style, progress=False)
         else:
             count = num_images if num_images is not None else 2 * (num_train + num_val)

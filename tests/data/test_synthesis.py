@@ -7,10 +7,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from rhmnet.data.io import read_json, read_palette_png, read_scribble
 from rhmnet.dataprep.scribble_synthesis import ScribbleStyle, rng_for, scribble_from_labels
-from rhmnet.dataprep.synthetic_videos import make_synthetic_dataset, parse_texture_spread, texture
+from rhmnet.dataprep.synthetic_videos import make_synthetic_dataset, parse_texture_spread, render_video, texture
 from rhmnet.labels import remap_coco_scribble
 
 
@@ -95,6 +96,18 @@ def test_generator_is_deterministic_and_seeded(tmp_path: Path) -> None:
     assert (a["davis"] / jpg).read_bytes() != (c["davis"] / jpg).read_bytes()
     assert read_palette_png(a["davis"] / "Annotations/480p/synth-000/00000.png").shape == (64, 96)
     assert json.loads((a["youtube"] / "train" / "meta.json").read_text())["videos"]
+
+
+def test_youtube_object_range_sets_the_object_count_of_every_video(tmp_path: Path) -> None:
+    kwargs = {"num_train": 6, "num_val": 1, "size": (64, 64), "frames": 3, "layouts": ("youtube",)}
+    roots = make_synthetic_dataset(tmp_path / "multi", youtube_objects=(2, 3), **kwargs)
+    counts = [len(v["objects"]) for v in read_json(roots["youtube"] / "train" / "meta.json")["videos"].values()]
+    assert len(counts) == 6 and all(2 <= c <= 3 for c in counts)
+    roots = make_synthetic_dataset(tmp_path / "single", youtube_objects=(1, 1), **kwargs)
+    counts = [len(v["objects"]) for v in read_json(roots["youtube"] / "train" / "meta.json")["videos"].values()]
+    assert counts == [1] * 6
+    with pytest.raises(ValueError, match="min_objects"):
+        render_video(64, 64, 2, rng_for(0, "x"), late_entries=False, min_objects=3, max_objects=2)
 
 
 def test_texture_spread_sets_the_contrast_inside_a_texture() -> None:
