@@ -403,7 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    low, high = args.train_objects
+    if not 1 <= low <= high:
+        parser.error(f"--train-objects {low} {high}: need 1 <= MIN <= MAX")
     apply_threads(args.threads)
     start = time.perf_counter()
     timer = PhaseTimer()

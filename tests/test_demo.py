@@ -62,6 +62,14 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
         assert len(list((out / "overlays").glob("davis-val-*.gif"))) == 2
 
 
+def test_demo_rejects_an_empty_object_range_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        demo.main(["--out", str(tmp_path / "demo"), "--train-objects", "3", "2"])
+    assert exit_info.value.code == 2
+    assert "--train-objects 3 2" in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists()
+
+
 @pytest.fixture(scope="module")
 def full_demo_scores(tmp_path_factory) -> dict[tuple[str, str], float]:
     """J&F of every row of one full default demo run (about 15 minutes on 2 CPU cores), for the slow tests."""
