@@ -151,6 +151,7 @@ class DatasetsConfig:
     SAMPLE_PROBABILITY: list[float] = field(default_factory=lambda: [92, 8])
     BIDIRECTION: bool = False
     VIDEO_TEMPORAL_FLIP: bool = True
+    MOSAIC_PROBABILITY: float = 0.0  # share of video clips made of two videos side by side (not in the paper)
     RESIZE_SHORT_SIDE: int = 480
     COCOS: CocoConfig = field(default_factory=CocoConfig)
     YTB: YtbConfig = field(default_factory=YtbConfig)
@@ -214,6 +215,7 @@ class TrainConfig:
     ACCUMULATE_STEPS: int = 1  # micro-batches per optimiser step (fewer GPUs, same global batch and schedule)
     AMP: bool = False  # mixed precision on CUDA only
     GRAD_CLIP: float = 0.0  # 0 disables clipping
+    EMA_DECAY: float = 0.0  # > 0: checkpoints' model is an exponential moving average of the weights (not in the paper)
     SEED: int = 0
     LOG_INTERVAL: int = 10
     CHECKPOINT_DIR: str = "checkpoints"

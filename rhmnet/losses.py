@@ -47,11 +47,14 @@ def _charbonnier(x: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(x * x + 1e-6)
 
 
-def edge_aware_smoothness(probs: torch.Tensor, gray: torch.Tensor, alpha: float = 10.0) -> torch.Tensor:
+def edge_aware_smoothness(
+    probs: torch.Tensor, gray: torch.Tensor, alpha: float = 10.0, channel_weights: Optional[torch.Tensor] = None
+) -> torch.Tensor:
     """Penalise prediction gradients where the image is flat (pixel relations within a frame).
 
     Per channel: ``10 * mean(C(|Sobel_x p| e^{-a|Sobel_x g|}) + C(|Sobel_y p| e^{-a|Sobel_y g|}))
-    + mean(C(|Lap p| e^{-a|Lap g|}))`` with Charbonnier ``C(x) = sqrt(x^2 + 1e-6)``; summed over channels,
+    + mean(C(|Lap p| e^{-a|Lap g|}))`` with Charbonnier ``C(x) = sqrt(x^2 + 1e-6)``; summed over channels
+    (each times its ``channel_weights`` entry when given: a channel standing for that many equal ones),
     averaged over frames. probs ``[N, K, H, W]``, gray ``[N, H, W]``.
     """
     image_x, image_y, image_lap = image_derivatives(gray.unsqueeze(1))
@@ -60,7 +63,39 @@ def edge_aware_smoothness(probs: torch.Tensor, gray: torch.Tensor, alpha: float 
     first = first + _charbonnier(prob_y.abs() * torch.exp(-alpha * image_y.abs()))
     second = _charbonnier(prob_lap.abs() * torch.exp(-alpha * image_lap.abs()))
     per_frame = 10.0 * first.mean(dim=(2, 3)) + second.mean(dim=(2, 3))  # [N, K]
+    if channel_weights is not None:
+        per_frame = per_frame * channel_weights
     return per_frame.sum(1).mean()
+
+
+def distinct_channels(logits: torch.Tensor, num_slots: int) -> Optional[tuple[list[int], torch.Tensor]]:
+    """Channels that differ, and how many channels each stands for, when the channels after the object
+    slots (``num_slots + 1 .. K - 2``) are exact copies of channel 0, as :func:`soft_aggregate` makes them
+    (all hold the clamped zero probability): ``([0, 1..num_slots, K - 1], [K - 1 - num_slots, 1, ..., 1])``.
+    ``None`` when they are not copies (other logits), or there is nothing to save.
+
+    Per-channel loss terms summed over K channels then equal the sum over these channels with these
+    weights (up to float rounding), at a fraction of the cost on full-resolution maps.
+    """
+    channels = logits.shape[1]
+    copies = logits[:, num_slots + 1 : channels - 1]
+    if copies.shape[1] == 0 or not torch.equal(copies, logits[:, :1].expand_as(copies)):
+        return None
+    index = [*range(num_slots + 1), channels - 1]
+    weights = torch.ones(len(index), device=logits.device, dtype=logits.dtype)
+    weights[0] = channels - 1 - num_slots
+    return index, weights
+
+
+def smoothness_of_logits(logits: torch.Tensor, gray: torch.Tensor, alpha: float, num_slots: int) -> torch.Tensor:
+    """:func:`edge_aware_smoothness` of ``softmax(logits)`` over all K channels, computed on the distinct
+    channels only when the unused ones are copies of channel 0 (see :func:`distinct_channels`)."""
+    probs = torch.softmax(logits, dim=1)
+    distinct = distinct_channels(logits, num_slots)
+    if distinct is None:
+        return edge_aware_smoothness(probs, gray, alpha)
+    index, weights = distinct
+    return edge_aware_smoothness(probs[:, index], gray, alpha, weights)
 
 
 def sigmoid_focal_loss(logits: torch.Tensor, targets: torch.Tensor, alpha: float, gamma: float = 2.0) -> torch.Tensor:
@@ -135,7 +170,7 @@ def compute_losses(
         logits = _stack_layer(out.mask_logits, layer)
         pce = pce + partial_cross_entropy(logits, labels, cfg.MASK.BG_WEIGHT)
         if cfg.SMOOTH.WEIGHT != 0:
-            smooth = smooth + edge_aware_smoothness(torch.softmax(logits, dim=1), gray, cfg.SMOOTH.ALPHA)
+            smooth = smooth + smoothness_of_logits(logits, gray, cfg.SMOOTH.ALPHA, out.valid.shape[1])
         if reversed_out is not None and cfg.CONSISTENCY.WEIGHT != 0:
             fwd = _stack_layer(out.mask_probs, layer)
             bwd = _stack_layer(reversed_out.mask_probs[::-1], layer)

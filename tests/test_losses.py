@@ -9,12 +9,15 @@ import torch.nn.functional as F
 
 from rhmnet.losses import (
     consistency,
+    distinct_channels,
     edge_aware_smoothness,
     image_derivatives,
     partial_cross_entropy,
     reliable_region_focal,
     sigmoid_focal_loss,
+    smoothness_of_logits,
 )
+from rhmnet.model.heads import soft_aggregate
 
 
 def test_partial_cross_entropy_ignores_unlabeled_and_weights_background():
@@ -79,3 +82,29 @@ def test_consistency_is_the_mean_squared_difference():
     a, b = torch.rand(2, 12, 4, 4), torch.rand(2, 12, 4, 4)
     assert consistency(a, a) == 0
     assert torch.allclose(consistency(a, b), ((a - b) ** 2).mean())
+
+
+def test_smoothness_on_distinct_channels_equals_all_channels():
+    """The unused channels of soft_aggregate's logits are copies of channel 0: computing them once, weighted,
+    gives the 12-channel value and the same gradients."""
+    torch.manual_seed(0)
+    fg = torch.rand(3, 2, 20, 24, dtype=torch.float64, requires_grad=True)
+    gray = torch.rand(3, 20, 24, dtype=torch.float64)
+    _, logits = soft_aggregate(fg)
+    index, weights = distinct_channels(logits, num_slots=2)
+    assert index == [0, 1, 2, 11] and weights.tolist() == [9.0, 1.0, 1.0, 1.0]
+    fast = smoothness_of_logits(logits, gray, 10.0, num_slots=2)
+    (fast_grad,) = torch.autograd.grad(fast, fg, retain_graph=True)
+    full = edge_aware_smoothness(torch.softmax(logits, dim=1), gray, 10.0)
+    (full_grad,) = torch.autograd.grad(full, fg)
+    assert torch.allclose(fast, full, rtol=1e-12, atol=0)
+    assert torch.allclose(fast_grad, full_grad, rtol=1e-9, atol=1e-15)
+
+
+def test_smoothness_falls_back_to_all_channels_when_unused_channels_differ():
+    logits = torch.randn(2, 12, 8, 8, dtype=torch.float64)
+    gray = torch.rand(2, 8, 8, dtype=torch.float64)
+    assert distinct_channels(logits, num_slots=1) is None
+    expected = edge_aware_smoothness(torch.softmax(logits, dim=1), gray, 10.0)
+    assert torch.equal(smoothness_of_logits(logits, gray, 10.0, num_slots=1), expected)
+    assert distinct_channels(logits, num_slots=10) is None  # no channel left to share

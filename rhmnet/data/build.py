@@ -79,6 +79,7 @@ def build_train_dataset(cfg: Any, stage: str) -> Dataset:
         cfg.TRAIN.SAMPLES_PER_EPOCH,
         temporal_flip=data.VIDEO_TEMPORAL_FLIP,
         init_skip=init_skip,
+        mosaic_probability=data.MOSAIC_PROBABILITY,
     )
 
 

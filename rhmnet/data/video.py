@@ -131,23 +131,38 @@ class VideoScribbleDataset(SeededDataset):
     def item_name(self, index: int) -> str:
         return self.videos[index].name
 
+    def try_clip(
+        self, index: int, rng: np.random.Generator, crop_hw: Sequence[int] | None = None
+    ) -> tuple[list[np.ndarray], list[np.ndarray], list[int]] | None:
+        """One sampling of frames of video ``index``, loaded and augmented to ``crop_hw`` (default: the
+        options' crop): (frames, labels, frame indices), or ``None`` when no valid crop was found."""
+        video = self.videos[index]
+        opts = self.options
+        indices = sample_frame_indices(len(video.images), opts.clip_length, self.skip, rng)
+        loaded = [
+            load_scribbled_frame(video.images[i], video.scribbles[i], opts.resize_short_side) for i in indices
+        ]
+        clip = augment_video_clip(
+            [f for f, _ in loaded],
+            [lab for _, lab in loaded],
+            opts.crop_size if crop_hw is None else crop_hw,
+            opts.minimum_area,
+            rng,
+        )
+        if clip is None:
+            self.stats["invalid_crops"] += 1
+            return None
+        return clip[0], clip[1], indices
+
     def try_sample(self, index: int, rng: np.random.Generator) -> Sample | None:
         """Up to ``max_sample_tries`` frame samplings of video ``index``; ``None`` if none is valid."""
         video = self.videos[index]
-        opts = self.options
-        for _ in range(opts.max_sample_tries):
-            indices = sample_frame_indices(len(video.images), opts.clip_length, self.skip, rng)
-            loaded = [
-                load_scribbled_frame(video.images[i], video.scribbles[i], opts.resize_short_side)
-                for i in indices
-            ]
-            clip = augment_video_clip(
-                [f for f, _ in loaded], [lab for _, lab in loaded], opts.crop_size, opts.minimum_area, rng
-            )
+        for _ in range(self.options.max_sample_tries):
+            clip = self.try_clip(index, rng)
             if clip is None:
-                self.stats["invalid_crops"] += 1
                 continue
-            sample = build_sample(clip[0], clip[1], opts, rng, make_info(video.name, indices, self.name))
+            frames, labels, indices = clip
+            sample = build_sample(frames, labels, self.options, rng, make_info(video.name, indices, self.name))
             if sample is None:
                 self.stats["no_object"] += 1
             return sample

@@ -15,7 +15,9 @@ at start-up.
 
 A checkpoint is our format (``rhmnet.model_io.save_model``, written atomically, loadable with
 ``rhmnet.load_model``) plus the training state: optimizer, scheduler, AMP scaler, iteration, epoch,
-stage, every rank's RNG states (Python, NumPy, torch, CUDA) and the data position. Samples are pure
+stage, every rank's RNG states (Python, NumPy, torch, CUDA) and the data position. With
+``TRAIN.EMA_DECAY`` > 0 its ``model`` is the moving average of the weights (what inference and a next stage
+load) and ``trained_model`` / ``ema_updates`` hold the optimised weights and the average's count. Samples are pure
 functions of (seed, epoch, index) (``rhmnet.engine.data``) and the schedules pure functions of the
 iteration, so nothing else is needed to continue exactly.
 
@@ -41,6 +43,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from rhmnet.config import Config
 from rhmnet.model_io import (
@@ -202,9 +205,16 @@ def save_training_checkpoint(
     scheduler: Any,
     scaler: Any,
     rng_states: list[dict[str, Any]],
+    averaged: Optional[AveragedModel] = None,
 ) -> Path:
-    """Write a resumable checkpoint atomically (``model`` is the unwrapped network)."""
+    """Write a resumable checkpoint atomically (``model`` is the unwrapped network). With ``averaged`` (the
+    moving average of TRAIN.EMA_DECAY) the checkpoint's model is the average, what inference and later
+    stages load; the trained weights go under ``trained_model`` for an exact resume."""
     path = Path(path)
+    extra: dict[str, Any] = {}
+    if averaged is not None:
+        extra = {"trained_model": model.state_dict(), "ema_updates": int(averaged.n_averaged)}
+        model = averaged.module
     save_model(
         model, path,
         stage=stage,
@@ -215,6 +225,7 @@ def save_training_checkpoint(
         scheduler=scheduler.state_dict(),
         scaler=scaler.state_dict(),
         rng=rng_states,
+        **extra,
     )
     return path
 
@@ -229,7 +240,14 @@ class ResumePlan:
     reason: str
 
     def model_state(self) -> dict[str, torch.Tensor]:
+        """The checkpoint's model: the moving average when the run kept one (initial weights, inference)."""
         return model_state_from_checkpoint(self.data, str(self.path))
+
+    def trained_state(self) -> dict[str, torch.Tensor]:
+        """The weights the optimiser was training (differs from :meth:`model_state` with TRAIN.EMA_DECAY)."""
+        if "trained_model" not in self.data:
+            return self.model_state()
+        return model_state_from_checkpoint({**self.data, "model": self.data["trained_model"]}, str(self.path))
 
     @property
     def train_state(self) -> TrainState:

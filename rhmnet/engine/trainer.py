@@ -54,6 +54,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
@@ -226,10 +227,12 @@ class Trainer:
         net = build_model(model_cfg, "cpu")
         net.cfg = cfg  # checkpoints record the run's resolved config
         if plan is not None:
-            load_weights(net, plan.model_state(), str(plan.path))
+            # an exact resume continues the trained weights; a new stage starts from the run's model
+            load_weights(net, plan.trained_state() if plan.mode == "exact" else plan.model_state(), str(plan.path))
             log.info("%s %s (%s)", "resuming from" if plan.mode == "exact" else "initial weights from",
                      plan.path, plan.reason)
         self.net = net.to(self.device)
+        self.ema = self._build_average(plan)
 
         base = dataset if dataset is not None else build_train_dataset(cfg, stage)
         self.dataset = EpochSeededDataset(base, train.SEED)
@@ -301,6 +304,21 @@ class Trainer:
                  "TRAIN.EPOCH=%d", wanted, train.EPOCH, self.total_iters, epochs)
         train.EPOCH = epochs
         self.total_iters = epochs * self.iters_per_epoch
+
+    def _build_average(self, plan: Optional[ResumePlan]) -> Optional[AveragedModel]:
+        """The exponential moving average of the weights (TRAIN.EMA_DECAY > 0), restored on an exact resume
+        of a run that kept one; None when off."""
+        decay = float(self.cfg.TRAIN.EMA_DECAY)
+        if decay == 0:
+            return None
+        if not 0 < decay < 1:
+            raise ConfigError(f"TRAIN.EMA_DECAY must be in [0, 1), got {decay}")
+        average = AveragedModel(self.net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        average.module.cfg = self.net.cfg  # the run's config object, not a copy (checkpoints record it)
+        if plan is not None and plan.mode == "exact" and "trained_model" in plan.data:
+            load_weights(average.module, plan.model_state(), str(plan.path))
+            average.n_averaged.fill_(int(plan.data.get("ema_updates", 1)))
+        return average
 
     def _load_training_state(self, plan: ResumePlan) -> Optional[dict[str, Any]]:
         """Restore optimiser, schedule, scaler and position; returns this rank's RNG state (or None when
@@ -462,6 +480,8 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.net)
         state.iteration += 1
         new_skip = skip_at(state.iteration, cfg)
         if new_skip != state.skip:
@@ -548,7 +568,7 @@ class Trainer:
         if not self.ctx.is_main:
             return []
         save_training_checkpoint(path, self.net, self.stage, self.state, self.optimizer, self.scheduler,
-                                 self.scaler, rng_states)
+                                 self.scaler, rng_states, averaged=self.ema)
         log.info("saved %s (iteration %d, epoch %d)", path, self.state.iteration, self.state.epoch)
         return [path]
 

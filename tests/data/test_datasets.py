@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Subset
 
 from rhmnet.config import Config
 from rhmnet.data.build import build_train_dataset, set_skip
+from rhmnet.data.mixing import MixedClipDataset, join_side_by_side, mosaic_widths
 from rhmnet.labels import BACKGROUND, area_downsample, one_hot
 from rhmnet.model.backbone import IMAGENET_NORMALISATION
 from tests.data.conftest import CROP
@@ -179,3 +180,51 @@ def test_build_errors(make_cfg: Callable[..., Config]) -> None:
         build_train_dataset(make_cfg("DATASETS.DAVIS.CLIP_LENGTH=4"), "video")
     with pytest.raises(ValueError, match="selects no dataset"):
         build_train_dataset(make_cfg("DATASETS.SAMPLE_PROBABILITY=[0,0]"), "video")
+    with pytest.raises(ValueError, match="mosaic probability"):
+        build_train_dataset(make_cfg("DATASETS.MOSAIC_PROBABILITY=1.5"), "video")
+
+
+def test_mosaic_widths() -> None:
+    assert mosaic_widths(192) == (96, 96)
+    assert mosaic_widths(100) == (48, 52)
+    with pytest.raises(ValueError, match="at least 8"):
+        mosaic_widths(4)
+
+
+def test_join_side_by_side_renumbers_right_objects() -> None:
+    frame = np.zeros((4, 8, 3), np.uint8)
+    left = np.zeros((4, 8), np.uint8)
+    left[0, :2], left[1, :2], left[3] = 1, 3, BACKGROUND  # objects 1 and 3 (2 absent), background
+    right = np.zeros((4, 8), np.uint8)
+    right[0, :3], right[1, :3], right[2, :3], right[3] = 1, 2, 8, BACKGROUND
+    frames, labels = join_side_by_side(([frame], [left], [0]), ([frame + 1], [right], [5]))
+    assert frames[0].shape == (4, 16, 3) and (frames[0][:, 8:] == 1).all() and (frames[0][:, :8] == 0).all()
+    assert np.array_equal(labels[0][:, :8], left)
+    # right objects follow the left's largest id (3): 1 -> 4, 2 -> 5; 8 -> 11 would be background: dropped
+    assert labels[0][0, 8:11].tolist() == [4] * 3 and labels[0][1, 8:11].tolist() == [5] * 3
+    assert (labels[0][2, 8:] == 0).all() and (labels[0][3, 8:] == BACKGROUND).all()
+
+
+def test_mosaic_samples(make_cfg: Callable[..., Config]) -> None:
+    """Every sample a mosaic: the contract holds, and the objects of the two halves are told apart."""
+    dataset = build_train_dataset(make_cfg("DATASETS.MOSAIC_PROBABILITY=1.0"), "video")
+    torch.manual_seed(3)
+    halves_with_objects = 0
+    for index in range(8):
+        sample = dataset[index]
+        check_sample(sample)
+        assert sample["info"]["dataset"] == "mosaic"
+        left_name, right_name = sample["info"]["name"].split("+")
+        assert left_name != right_name
+        memory = sample["memory_scribbles"].numpy()
+        halves = (memory[..., : CROP // 2], memory[..., CROP // 2 :])
+        objects = [set(np.unique(half)) - {0, BACKGROUND} for half in halves]
+        assert not objects[0] & objects[1]
+        halves_with_objects += all(objects)
+    assert halves_with_objects > 0  # some mosaics select objects of both videos
+
+
+def test_mosaic_needs_video_datasets(make_cfg: Callable[..., Config]) -> None:
+    coco = build_train_dataset(make_cfg(), "pretrain")
+    with pytest.raises(ValueError, match="need video datasets"):
+        MixedClipDataset([coco], [1.0], 4, mosaic_probability=0.5)

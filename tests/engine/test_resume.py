@@ -53,6 +53,32 @@ def test_resume_mid_epoch_is_exact(synthetic_roots: dict[str, Path], tmp_path: P
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_moving_average_resumes_exactly_and_is_the_checkpoint_model(
+    synthetic_roots: dict[str, Path], tmp_path: Path
+) -> None:
+    """TRAIN.EMA_DECAY: the checkpoint's model (what load_model and later stages take) is the moving
+    average, the trained weights sit beside it, and a resume mid-epoch continues both exactly."""
+    extra = ["TRAIN.EMA_DECAY=0.5", "TRAIN.LR_DECREASE_STEP=2"]
+    full = _fit(tiny_config(synthetic_roots, tmp_path / "full", *extra))
+    _fit(tiny_config(synthetic_roots, tmp_path / "split", *extra), max_iters=4)
+    last = tmp_path / "split" / "pretrain_weights_demo" / LAST_CHECKPOINT
+    assert int(torch.load(last, weights_only=True)["ema_updates"]) == 4
+    resumed = _fit(tiny_config(synthetic_roots, tmp_path / "split", *extra), resume=str(last))
+    for name, value in full.net.state_dict().items():
+        assert torch.equal(value, resumed.net.state_dict()[name]), name
+    for name, value in full.ema.module.state_dict().items():
+        assert torch.equal(value, resumed.ema.module.state_dict()[name]), name
+    data = torch.load(tmp_path / "split" / "pretrain_weights_demo" / "pretrain_checkpoint_2.pth.tar",
+                      weights_only=True)
+    assert data["ema_updates"] == 6
+    trained, average = data["trained_model"], data["model"]
+    assert all(torch.equal(trained[k], v) for k, v in full.net.state_dict().items())
+    assert all(torch.equal(average[k], v) for k, v in full.ema.module.state_dict().items())
+    assert any(not torch.equal(trained[k], average[k]) for k in trained if trained[k].is_floating_point())
+    loaded = load_model(tmp_path / "split" / "pretrain_weights_demo" / "pretrain_checkpoint_2.pth.tar")
+    assert all(torch.equal(v, average[k]) for k, v in loaded.state_dict().items())
+
+
 def test_checkpoint_contents_and_layout(synthetic_roots: dict[str, Path], tmp_path: Path) -> None:
     cfg = tiny_config(synthetic_roots, tmp_path, "TRAIN.EPOCH=1")
     trainer = _fit(cfg, stage="pretrain")
