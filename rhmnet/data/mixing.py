@@ -13,10 +13,8 @@ from rhmnet.config import ConfigError
 from rhmnet.data.base import SeededDataset
 from rhmnet.data.io import DatasetError
 from rhmnet.data.sample import Sample, build_sample, flip_sample_in_time, make_info
-from rhmnet.data.video import VideoScribbleDataset
+from rhmnet.data.video import Clip, VideoScribbleDataset
 from rhmnet.labels import BACKGROUND
-
-Clip = tuple[list[np.ndarray], list[np.ndarray], list[int]]  # frames, labels, frame indices
 
 
 def mosaic_widths(width: int) -> tuple[int, int]:

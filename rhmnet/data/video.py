@@ -14,6 +14,8 @@ from rhmnet.data.io import DatasetError, list_files, read_image, read_scribble
 from rhmnet.data.sample import ClipOptions, Sample, build_sample, make_info
 from rhmnet.labels import remap_video_scribble
 
+Clip = tuple[list[np.ndarray], list[np.ndarray], list[int]]  # augmented frames, their labels, frame indices
+
 
 @dataclass(frozen=True)
 class VideoEntry:
@@ -133,7 +135,7 @@ class VideoScribbleDataset(SeededDataset):
 
     def try_clip(
         self, index: int, rng: np.random.Generator, crop_hw: Sequence[int] | None = None
-    ) -> tuple[list[np.ndarray], list[np.ndarray], list[int]] | None:
+    ) -> Clip | None:
         """One sampling of frames of video ``index``, loaded and augmented to ``crop_hw`` (default: the
         options' crop): (frames, labels, frame indices), or ``None`` when no valid crop was found."""
         video = self.videos[index]
