@@ -50,7 +50,12 @@ from rhmnet.data.io import (
     write_scribble,
 )
 from rhmnet.dataprep.scribble_synthesis import ScribbleStyle, rng_for, scribble_from_labels, synthesize_davis
-from rhmnet.dataprep.synthetic_videos import add_texture_spread_argument, make_synthetic_dataset, synthetic_style
+from rhmnet.dataprep.synthetic_videos import (
+    LAYOUT_DIRS,
+    add_texture_spread_argument,
+    make_synthetic_dataset,
+    synthetic_style,
+)
 from rhmnet.engine.cli import setup_logging
 from rhmnet.engine.distributed import init_distributed
 from rhmnet.engine.trainer import RunOptions, run_training
@@ -163,6 +168,54 @@ def prepare_davis_training(roots: Sequence[Path], out: Path, short_side: int, se
     report = synthesize_davis(out, seed=seed, style=synthetic_style((short_side, short_side)), groups=0)
     log.info("training scribbles: %s", report.summary().replace("\n", "; "))
     return out
+
+
+@dataclass
+class TrainingData:
+    """The demo's training roots: the synthetic DAVIS layout (its val split is the held-out set), the
+    synthetic YouTube-VOS layout, and the DAVIS-layout root that is trained on (the prepared real videos,
+    else the synthetic DAVIS layout)."""
+
+    synthetic_davis: Path
+    youtube: Path
+    train_davis: Path
+
+    def overrides(self) -> list[str]:
+        """The config overrides that point the datasets at these roots."""
+        return [f"DATASETS.DAVIS.PATH={self.train_davis}", f"DATASETS.YTB.ROOT={self.youtube}"]
+
+    @classmethod
+    def existing(cls, folder: Path) -> TrainingData:
+        """The roots of a folder written earlier by :func:`build_training_data` (checked, not rebuilt)."""
+        synthetic, youtube, real = (folder / LAYOUT_DIRS["davis"], folder / LAYOUT_DIRS["youtube"],
+                                    folder / "davis-train")
+        for root in (synthetic, youtube):
+            if not root.is_dir():
+                raise DatasetError(f"{folder}: no {root.name}/ (not a folder of prepared demo training data)")
+        return cls(synthetic, youtube, real if real.is_dir() else synthetic)
+
+
+def build_training_data(
+    folder: Path, args: argparse.Namespace, davis_roots: Sequence[Path], short_side: int
+) -> TrainingData:
+    """The synthetic layouts (``--num-train``, ``--num-val``, ``--train-objects``, ``--texture-spread``,
+    ``--seed``) and the real DAVIS-layout roots prepared at ``short_side``, all under ``folder``."""
+    data = make_synthetic_dataset(
+        folder,
+        seed=args.seed,
+        num_train=args.num_train,
+        num_val=args.num_val,
+        size=(128, 128),
+        frames=16,
+        layouts=("davis", "youtube"),
+        progress=True,
+        texture_spread=args.texture_spread,
+        youtube_objects=tuple(args.train_objects),
+    )
+    train_davis = data["davis"]
+    if davis_roots:
+        train_davis = prepare_davis_training(davis_roots, folder / "davis-train", short_side, args.seed)
+    return TrainingData(data["davis"], data["youtube"], train_davis)
 
 
 # -- inference --------------------------------------------------------------------------------------------
@@ -291,13 +344,11 @@ def run_methods(
 ) -> list[Scores]:
     """The trained model, the dilated-scribble baseline and the kNN baseline on ``videos``; J&F of each
     when ``score`` (every video segmented in full)."""
-    segmenter = VideoSegmenter(model, cfg.TEST)
+    segment_with_model(model, cfg, videos, out, tag, set_name, gifs=True)
     # training-free: the pretrained backbone as built before training (the model's own backbone has trained
     # its later stages), so the table shows what training adds
     knn = KnnPropagation(build_backbone(cfg.MODEL.BACKBONE), cfg.TEST.INPUT_SHORT_SIDE)
-    for video in tqdm(videos, desc=f"segmenting {set_name}", dynamic_ncols=True):
-        masks = segment_video(segmenter, video.frames, video.scribble, out / tag / "rhmnet" / video.name)
-        write_gif(video.frames, masks, video.scribble, out / "overlays" / f"{tag}-{video.name}.gif")
+    for video in tqdm(videos, desc=f"baselines on {set_name}", dynamic_ncols=True):
         dilated_scribble_baseline(video.scribble, video.frames, out / tag / "dilated" / video.name)
         knn.segment(video.frames, video.scribble, out / tag / "knn" / video.name)
     if not score:
@@ -307,6 +358,25 @@ def run_methods(
         evaluate(out / tag / folder, davis_root, names, set_name, row)
         for folder, row in (("rhmnet", MODEL_ROW), ("dilated", DILATED_ROW), ("knn", KNN_ROW))
     ]
+
+
+def segment_with_model(
+    model: RHMNet, cfg: Config, videos: list[EvalVideo], out: Path, tag: str, set_name: str, gifs: bool
+) -> None:
+    """Masks of every video by the model into ``out/<tag>/rhmnet/<video>`` (and overlay GIFs when ``gifs``)."""
+    segmenter = VideoSegmenter(model, cfg.TEST)
+    for video in tqdm(videos, desc=f"segmenting {set_name}", dynamic_ncols=True):
+        masks = segment_video(segmenter, video.frames, video.scribble, out / tag / "rhmnet" / video.name)
+        if gifs:
+            write_gif(video.frames, masks, video.scribble, out / "overlays" / f"{tag}-{video.name}.gif")
+
+
+def score_model(
+    model: RHMNet, cfg: Config, videos: list[EvalVideo], davis_root: Path, out: Path, set_name: str, tag: str
+) -> Scores:
+    """J&F of the model alone on ``videos`` (masks under ``out/<tag>/rhmnet``, no GIFs, no baselines)."""
+    segment_with_model(model, cfg, videos, out, tag, set_name, gifs=False)
+    return evaluate(out / tag / "rhmnet", davis_root, [v.name for v in videos], set_name, MODEL_ROW)
 
 
 def synthetic_videos(davis_root: Path) -> list[EvalVideo]:
@@ -344,8 +414,11 @@ def default_davis_roots(shared: Path) -> list[Path]:
     return [root] if root.is_dir() else []
 
 
-def train(cfg: Config, iterations: Optional[int], device: str) -> tuple[Path, float, int]:
-    """Train the video stage; returns the last checkpoint, iterations per second and iterations done."""
+def train(
+    cfg: Config, iterations: Optional[int], device: str, keep_checkpoints: bool = False
+) -> tuple[Path, float, int]:
+    """Train the video stage; returns the last checkpoint, iterations per second and iterations done. Only
+    the last checkpoint is kept unless ``keep_checkpoints``."""
     ctx = init_distributed(device)
     setup_logging(ctx)
     options = RunOptions(max_iters=iterations, progress=True, extend_schedule=True, overwrite=True)  # own folder
@@ -356,15 +429,19 @@ def train(cfg: Config, iterations: Optional[int], device: str) -> tuple[Path, fl
         result.seconds,
         result.iterations_per_second,
     )
-    for older in result.checkpoints[:-1]:  # the demo needs only the final weights
-        older.unlink(missing_ok=True)
+    if not keep_checkpoints:
+        for older in result.checkpoints[:-1]:  # the demo needs only the final weights
+            older.unlink(missing_ok=True)
     return result.checkpoints[-1], result.iterations_per_second, result.state.iteration
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=REPO / "outputs" / "demo", help="output folder")
+def add_run_arguments(parser: argparse.ArgumentParser, device_help: str) -> None:
+    """The options the demo shares with ``scripts/learning_curve.py``: config, device, threads, seed, the
+    training data (``--davis``, the synthetic videos) and where the DAVIS sample is."""
     parser.add_argument("--config", default="lite", help="config to train (default: configs/lite.yaml)")
+    parser.add_argument("--device", default="cpu", help=device_help)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: the idle cores)")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--davis",
         type=Path,
@@ -373,10 +450,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="DAVIS-layout training root (JPEGImages/480p, Annotations/480p; repeatable; default: "
         "<shared>/data/davis16-train when present)",
     )
-    parser.add_argument("--iters", type=int, default=None, help="training iterations (default: the config's)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: the idle cores)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu", help="cpu (the demo's target) or cuda")
     parser.add_argument("--num-train", type=int, default=32, help="synthetic training videos per layout")
     parser.add_argument("--num-val", type=int, default=8, help="held-out synthetic videos")
     parser.add_argument(
@@ -390,13 +463,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_texture_spread_argument(parser)
     parser.add_argument(
+        "--shared", type=Path, default=DEFAULT_SHARED, help="folder holding data/davis-sample and data/davis16-train"
+    )
+
+
+def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Reject bad values of :func:`add_run_arguments`' options before any work (a usage error)."""
+    low, high = args.train_objects
+    if not 1 <= low <= high:
+        parser.error(f"--train-objects {low} {high}: need 1 <= MIN <= MAX")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=REPO / "outputs" / "demo", help="output folder")
+    add_run_arguments(parser, "cpu (the demo's target) or cuda")
+    parser.add_argument("--iters", type=int, default=None, help="training iterations (default: the config's)")
+    parser.add_argument(
         "--davis-frames",
         type=int,
         default=None,
         help="segment only the first N frames of each DAVIS validation video (no J&F then)",
-    )
-    parser.add_argument(
-        "--shared", type=Path, default=DEFAULT_SHARED, help="folder holding data/davis-sample and data/davis16-train"
     )
     parser.add_argument("overrides", nargs="*", metavar="KEY=value", help="overrides of the config")
     return parser
@@ -405,9 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    low, high = args.train_objects
-    if not 1 <= low <= high:
-        parser.error(f"--train-objects {low} {high}: need 1 <= MIN <= MAX")
+    check_run_arguments(parser, args)
     apply_threads(args.threads)
     start = time.perf_counter()
     timer = PhaseTimer()
@@ -419,38 +504,16 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise SystemExit(f"--davis {root}: no such folder")
     probe = load_config(args.config, args.overrides)  # fails early on a bad config or override
     with timer("data"):
-        data = make_synthetic_dataset(
-            out / "data",
-            seed=args.seed,
-            num_train=args.num_train,
-            num_val=args.num_val,
-            size=(128, 128),
-            frames=16,
-            layouts=("davis", "youtube"),
-            progress=True,
-            texture_spread=args.texture_spread,
-            youtube_objects=tuple(args.train_objects),
-        )
-        train_davis = data["davis"]
-        if davis_roots:
-            short_side = probe.DATASETS.RESIZE_SHORT_SIDE
-            train_davis = prepare_davis_training(davis_roots, out / "data" / "davis-train", short_side, args.seed)
-    cfg = load_config(
-        args.config,
-        [
-            f"DATASETS.DAVIS.PATH={train_davis}",
-            f"DATASETS.YTB.ROOT={data['youtube']}",
-            f"TRAIN.CHECKPOINT_DIR={out / 'checkpoints'}",
-            f"TRAIN.SEED={args.seed}",
-            *args.overrides,
-        ],
-    )
+        data = build_training_data(out / "data", args, davis_roots, probe.DATASETS.RESIZE_SHORT_SIDE)
+    cfg = load_config(args.config, [*data.overrides(), f"TRAIN.CHECKPOINT_DIR={out / 'checkpoints'}",
+                                    f"TRAIN.SEED={args.seed}", *args.overrides])
     with timer("train"):
         checkpoint, iters_per_second, iterations = train(cfg, args.iters, args.device)
     model = load_model(checkpoint)
     save_model(model, out / "model.pth.tar")
     with timer("evaluate synthetic"):
-        rows = run_methods(model, cfg, synthetic_videos(data["davis"]), data["davis"], out, SYNTHETIC_SET, "synthetic")
+        videos = synthetic_videos(data.synthetic_davis)
+        rows = run_methods(model, cfg, videos, data.synthetic_davis, out, SYNTHETIC_SET, "synthetic")
     sample = args.shared / "data" / "davis-sample"
     if (sample / "ImageSets" / "2017" / "val.txt").is_file():
         with timer("evaluate DAVIS val"):

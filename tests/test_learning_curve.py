@@ -1,0 +1,82 @@
+"""scripts/learning_curve.py: a budgeted run's points, the time-limit stop and re-scoring (no timing asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+import pytest
+
+from rhmnet import load_model
+from tests.conftest import REPO, SHARED
+
+SMALL = [
+    "--threads", "2", "--points", "2", "TRAIN.BATCH_SIZE=2", "DATASETS.CROP_SIZE=[64,64]",
+    "DATASETS.RESIZE_SHORT_SIDE=96", "DATASETS.MINIMUM_AREA=20", "DATASETS.DILATE_KERNEL_SIZE=7",
+    "TEST.INPUT_SHORT_SIDE=96",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def curve():
+    spec = importlib.util.spec_from_file_location("learning_curve", REPO / "scripts" / "learning_curve.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+@pytest.fixture(scope="module")
+def prepared(curve, tmp_path_factory):
+    """Training data of the smallest kind (synthetic only), prepared once."""
+    out = tmp_path_factory.mktemp("curve-data")
+    args = ["--prepare-only", "--out", str(out), "--num-train", "1", "--num-val", "1", "--shared", str(out / "none")]
+    assert curve.main(args) == 0
+    return out / "data"
+
+
+def test_steady_rate_skips_the_start(curve, tmp_path) -> None:
+    times = [0.0, 5.0, 5.5, 6.0, 6.5, 7.0]  # a slow first iteration, then 2 per second
+    log = tmp_path / "train_log.jsonl"
+    log.write_text("".join(json.dumps({"iteration": i, "time": t}) + "\n" for i, t in enumerate(times)))
+    assert curve.steady_rate(log) == pytest.approx(2.0)
+    log.write_text(log.read_text().splitlines()[0] + "\n")
+    with pytest.raises(RuntimeError, match="calibrate-seconds"):
+        curve.steady_rate(log)
+
+
+def test_schedule_fills_the_budget(curve) -> None:
+    args = curve.build_parser().parse_args(["--minutes", "8", "--points", "8", "--fill", "0.9"])
+    assert curve.sized_schedule(10.0, args, 4) == ["TRAIN.EPOCH=8", "TRAIN.SAMPLES_PER_EPOCH=2160"]  # 540 steps
+
+
+def test_budgeted_run_keeps_each_epoch_and_rescoring_agrees(curve, prepared, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(curve, "calibrate", lambda args, data, out: 0.1)  # 1 iteration per epoch
+    out = tmp_path / "run"
+    run = ["--out", str(out), "--data", str(prepared), "--shared", str(SHARED), "--minutes", "0.2", *SMALL]
+    assert curve.main(run) == 0
+    saved = json.loads((out / "curve.json").read_text())
+    points = saved["points"]
+    assert [p["iteration"] for p in points] == [1, 2]
+    assert 0 < points[0]["minutes"] < points[1]["minutes"]
+    assert all(0.0 <= p["synthetic"] <= 1.0 for p in points)
+    assert load_model(out / "points" / "point-2.pth.tar").cfg.MODEL.BACKBONE.NAME == "efficientnet_lite0"
+    if (SHARED / "data" / "davis-sample").is_dir():
+        assert all(0.0 <= p["davis_val"] <= 1.0 for p in points)
+    assert curve.main(["--evaluate", str(out), "--data", str(prepared), "--shared", str(SHARED), "--threads", "2"]) == 0
+    rescored = json.loads((out / "curve.json").read_text())["points"]
+    assert [(p["synthetic"], p["davis_val"]) for p in rescored] == [(p["synthetic"], p["davis_val"]) for p in points]
+
+
+def test_time_limit_stops_an_overlong_schedule(curve, prepared, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(curve, "calibrate", lambda args, data, out: 1000.0)  # far more than this machine does
+    out = tmp_path / "run"
+    assert curve.main(["--out", str(out), "--data", str(prepared), "--no-scoring", "--minutes", "0.1", *SMALL]) == 0
+    saved = json.loads((out / "curve.json").read_text())
+    schedule = dict(item.split("=") for item in saved["schedule"].split())
+    per_epoch = int(schedule["TRAIN.SAMPLES_PER_EPOCH"]) // 2
+    (point,) = saved["points"]  # the stop's checkpoint, before the first epoch ended
+    assert 0 < point["iteration"] < per_epoch and point["synthetic"] is None
+    assert (out / "points" / "point-1.pth.tar").is_file()
