@@ -196,8 +196,14 @@ def evaluate_saved(run: Path, args: argparse.Namespace) -> int:
     saved = json.loads((run / "curve.json").read_text())
     points = [Point(**{**p, "davis_val": None, "synthetic": None}) for p in saved.pop("points")]
     facts = {**saved, "evaluated on": f"{args.device} ({torch.get_num_threads()} threads), re-scored here"}
-    score_points(points, run, args, Path(saved["held-out synthetic root"]) if args.data is None
-                 else demo.TrainingData.existing(args.data).synthetic_davis)
+    if args.data is not None:
+        synthetic_root = demo.TrainingData.existing(args.data.resolve()).synthetic_davis
+    else:
+        synthetic_root = Path(saved["held-out synthetic root"])
+        if not synthetic_root.is_dir():
+            raise SystemExit(f"{run / 'curve.json'}: its held-out synthetic root {synthetic_root} is not on this "
+                             "machine; pass --data with the run's training data folder")
+    score_points(points, run, args, synthetic_root)
     write_results(run, points, facts)
     return 0
 

@@ -80,3 +80,12 @@ def test_time_limit_stops_an_overlong_schedule(curve, prepared, tmp_path, monkey
     (point,) = saved["points"]  # the stop's checkpoint, before the first epoch ended
     assert 0 < point["iteration"] < per_epoch and point["synthetic"] is None
     assert (out / "points" / "point-1.pth.tar").is_file()
+
+
+def test_rescoring_elsewhere_names_the_missing_data(curve, tmp_path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    points = [{"index": 1, "iteration": 5, "minutes": 0.5, "davis_val": None, "synthetic": None}]
+    (run / "curve.json").write_text(json.dumps({"points": points, "held-out synthetic root": "/elsewhere/DAVIS"}))
+    with pytest.raises(SystemExit, match="/elsewhere/DAVIS is not on this machine; pass --data"):
+        curve.main(["--evaluate", str(run)])
