@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -11,6 +14,17 @@ from rhmnet.dataprep.synthetic_videos import dataset_overrides  # noqa: F401 (us
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = shared_dir()
+
+
+def load_script(name: str) -> ModuleType:
+    """``scripts/<name>.py`` imported as module ``name`` (registered in ``sys.modules``, which its dataclasses
+    need)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 TINY_OVERRIDES = [
     "MODEL.BACKBONE.NAME=resnet18",

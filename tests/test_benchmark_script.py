@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 import torch
 
-from tests.conftest import REPO
+from tests.conftest import load_script
 
 
 @pytest.fixture
 def benchmark_module():
-    spec = importlib.util.spec_from_file_location("benchmark_model", REPO / "scripts" / "benchmark_model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmark_model")
 
 
 def test_table_shows_the_ratio_to_the_authors(benchmark_module, capsys) -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 
 import pytest
 
 from rhmnet import load_model
-from tests.conftest import REPO, SHARED
+from tests.conftest import SHARED, load_script
 
 SMALL = [
     "--threads", "2", "--points", "2", "TRAIN.BATCH_SIZE=2", "DATASETS.CROP_SIZE=[64,64]",
@@ -20,12 +18,7 @@ SMALL = [
 
 @pytest.fixture(scope="module")
 def curve():
-    spec = importlib.util.spec_from_file_location("learning_curve", REPO / "scripts" / "learning_curve.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    return load_script("learning_curve")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -15,9 +14,8 @@ import torch
 import rhmnet
 from rhmnet.config import load_config
 from rhmnet.data.io import write_palette_png, write_scribble
-from tests.conftest import SHARED, TINY_OVERRIDES
+from tests.conftest import SHARED, TINY_OVERRIDES, load_script
 
-REPO = Path(__file__).resolve().parents[2]
 H, W = 60, 90  # synthetic DAVIS frame size (not a multiple of 16: exercises padding)
 
 
@@ -29,12 +27,7 @@ def _one_thread(one_torch_thread):
 @pytest.fixture(scope="session")
 def official() -> ModuleType:
     """scripts/_official_davis_metrics.py: the official toolkit's algorithm, written out step by step."""
-    spec = importlib.util.spec_from_file_location(
-        "_official_davis_metrics", REPO / "scripts" / "_official_davis_metrics.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("_official_davis_metrics")
 
 
 @pytest.fixture(scope="session")
