@@ -86,6 +86,7 @@ MODEL_ROW = "RHMNet-Lite (trained)"
 DILATED_ROW = "baseline: dilated first-frame scribble"
 KNN_ROW = "baseline: training-free kNN (same backbone)"
 SYNTHETIC_SET = "held-out synthetic"
+PREPARED_DAVIS_DIR = "davis-train"  # the real DAVIS-layout videos prepared for training, under the data folder
 DAVIS_SET = "DAVIS val"
 
 
@@ -188,7 +189,7 @@ class TrainingData:
     def existing(cls, folder: Path) -> TrainingData:
         """The roots of a folder written earlier by :func:`build_training_data` (checked, not rebuilt)."""
         synthetic, youtube, real = (folder / LAYOUT_DIRS["davis"], folder / LAYOUT_DIRS["youtube"],
-                                    folder / "davis-train")
+                                    folder / PREPARED_DAVIS_DIR)
         for root in (synthetic, youtube):
             if not root.is_dir():
                 raise DatasetError(f"{folder}: no {root.name}/ (not a folder of prepared demo training data)")
@@ -214,7 +215,7 @@ def build_training_data(
     )
     train_davis = data["davis"]
     if davis_roots:
-        train_davis = prepare_davis_training(davis_roots, folder / "davis-train", short_side, args.seed)
+        train_davis = prepare_davis_training(davis_roots, folder / PREPARED_DAVIS_DIR, short_side, args.seed)
     return TrainingData(data["davis"], data["youtube"], train_davis)
 
 
