@@ -12,6 +12,7 @@ std its weights expect), so callers never hard-code ImageNet statistics.
 
 from __future__ import annotations
 
+import copy
 import importlib.resources
 import logging
 from dataclasses import dataclass
@@ -341,12 +342,25 @@ class TimmBackbone(InferencePathSwitch):
 
     def stages(self) -> list[nn.Module]:
         """The stem and the blocks in order, input first (what ``MODEL.BACKBONE.FROZEN_STAGES`` counts)."""
-        if hasattr(self.model, "conv_stem") and hasattr(self.model, "blocks"):
-            return [nn.ModuleList([self.model.conv_stem, self.model.bn1]), *self.model.blocks]
+        if self._runs_stage_by_stage():
+            m = self.model
+            return [nn.Sequential(m.conv_stem, m.bn1, getattr(m, "act1", nn.Identity())), *m.blocks]
         return list(self.model.children())
 
-    # -- inference: the same interface as the ResNet's folded fast path --------------------------------
+    def _runs_stage_by_stage(self) -> bool:
+        """Whether the model is one of timm's EfficientNet / MobileNetV3 feature extractors (stem, a sequence
+        of blocks, outputs after some of them), whose forward :meth:`forward` repeats stage by stage so that
+        constant leading stages can run folded."""
+        from timm.models.efficientnet import EfficientNetFeatures
+        from timm.models.mobilenetv3 import MobileNetV3Features
+
+        m = self.model
+        return isinstance(m, (EfficientNetFeatures, MobileNetV3Features)) and m.feature_hooks is None
+
+    # -- the folded path: constant stages run with batch norm folded into their convolutions --------------
     _inference_path = False
+    # (stage count and each source tensor's address and version, the source tensors, the folded stages)
+    _folded: Optional[tuple[tuple[Any, ...], list[torch.Tensor], list[nn.Module]]] = None
 
     @property
     def batch_norm_folded(self) -> bool:
@@ -354,8 +368,8 @@ class TimmBackbone(InferencePathSwitch):
         return self._inference_path
 
     def _enter_inference_path(self) -> None:
-        """Inputs in channels-last layout (faster convolutions on CPU and GPU); the batch norms are not
-        folded into the convolutions here (timm modules)."""
+        """Channels-last inputs, and every stage run through a copy with batch norm folded into the
+        convolutions (built on first use, rebuilt whenever the weights change)."""
         self._inference_path = True
 
     def unfold_batch_norm(self) -> None:
@@ -363,10 +377,86 @@ class TimmBackbone(InferencePathSwitch):
         self._inference_path = False
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Features at strides 4, 8 and 16."""
+        """Features at strides 4, 8 and 16.
+
+        EfficientNet-style models run stage by stage: the leading stages that are constant functions of the
+        input (no parameter being trained, batch norm frozen or in eval mode, nothing random: the frozen
+        stages in training, every stage at inference) run through folded channels-last copies. Those give
+        the same outputs up to float rounding and were measured 4x faster on a CPU (README, Speed)."""
         if self._inference_path:
             x = x.contiguous(memory_format=torch.channels_last)
-        return list(self.model(x))
+        if not self._runs_stage_by_stage():
+            return list(self.model(x))
+        stages = self.stages()
+        folded = self._folded_prefix(stages)
+        if folded:
+            x = x.contiguous(memory_format=torch.channels_last)
+        outputs = self.model._stage_out_idx
+        features = []
+        for index, stage in enumerate(stages):
+            x = folded[index](x) if index < len(folded) else stage(x)
+            if index in outputs:
+                features.append(x)
+        return features
+
+    def _folded_prefix(self, stages: list[nn.Module]) -> list[nn.Module]:
+        """Folded copies of the leading constant stages, cached until their weights change."""
+        count = 0
+        while count < len(stages) and is_constant_stage(stages[count]):
+            count += 1
+        if count == 0:
+            return []
+        # the source tensors stay referenced with the copies, so their addresses cannot be reused by new
+        # weights while the cache holds them: an unchanged key means unchanged weights
+        tensors = [t.detach() for stage in stages[:count] for t in (*stage.parameters(), *stage.buffers())]
+        key = (count, *((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors))
+        if self._folded is None or self._folded[0] != key:
+            self._folded = (key, tensors, [folded_copy(stage) for stage in stages[:count]])
+        return self._folded[2]
+
+
+_DROPOUT_TYPES = ("DropPath", "DropBlock2d")
+
+
+def is_constant_stage(stage: nn.Module) -> bool:
+    """Whether a backbone stage is a fixed function of its input here: no parameter it holds is being
+    trained (or gradients are off), its batch norms use fixed statistics and nothing in it is random."""
+    if torch.is_grad_enabled() and any(p.requires_grad for p in stage.parameters()):
+        return False
+    for module in stage.modules():
+        if not module.training:
+            continue
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            return False
+        random = isinstance(module, nn.modules.dropout._DropoutNd) or type(module).__name__ in _DROPOUT_TYPES
+        if random and float(getattr(module, "p", getattr(module, "drop_prob", 0.0)) or 0.0) > 0:
+            return False
+    return True
+
+
+def folded_copy(stage: nn.Module) -> nn.Module:
+    """A channels-last copy of a constant stage in which each batch norm (with or without timm's fused
+    activation) is folded into the convolution registered just before it; the copy holds no trainable
+    parameters and is not part of any state dict."""
+    from timm.layers import BatchNormAct2d, FrozenBatchNormAct2d
+    from torchvision.ops.misc import FrozenBatchNorm2d as TorchvisionFrozenBatchNorm2d  # timm's frozen plain BN
+
+    plain_norms = (nn.BatchNorm2d, TorchvisionFrozenBatchNorm2d, FrozenBatchNorm2d)
+    with torch.inference_mode(False), torch.no_grad():
+        folded = copy.deepcopy(stage)
+        for parent in list(folded.modules()):
+            children = list(parent.named_children())
+            for (_, conv), (bn_name, bn) in zip(children, children[1:]):
+                fused = isinstance(bn, (BatchNormAct2d, FrozenBatchNormAct2d))
+                if not (isinstance(conv, nn.Conv2d) and (fused or isinstance(bn, plain_norms))):
+                    continue
+                scale, shift = bn_scale_and_shift(bn)
+                conv.weight.mul_(scale.view(-1, 1, 1, 1))
+                bias = shift if conv.bias is None else conv.bias * scale + shift
+                conv.bias = nn.Parameter(bias.clone())
+                setattr(parent, bn_name, nn.Sequential(bn.drop, bn.act) if fused else nn.Identity())
+        folded.requires_grad_(False)
+        return folded.eval().to(memory_format=torch.channels_last)
 
 
 def lite0_weights_path() -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torchvision
 
 from rhmnet.config import load_config
 from rhmnet.data.io import read_image
@@ -14,6 +15,7 @@ from rhmnet.model.backbone import (
     LITE0_TIMM_NAME,
     backbone_normalisation,
     build_backbone,
+    is_constant_stage,
     lite0_timm_state_dict,
     lite0_weights_path,
 )
@@ -90,3 +92,68 @@ def test_other_timm_models_by_name(tmp_path) -> None:
 def test_resnet_keeps_imagenet_normalisation() -> None:
     backbone = build_backbone(backbone_config("resnet18", "MODEL.BACKBONE.PRETRAINED=false"))
     assert backbone.channels == [64, 128, 256] and backbone.normalisation == IMAGENET_NORMALISATION
+
+
+def randomised_timm_backbone(name: str, frozen_stages: int):
+    """A timm backbone with frozen batch norm whose statistics and weights are random (folding is not
+    the identity then)."""
+    backbone = build_backbone(backbone_config(name, "MODEL.BACKBONE.PRETRAINED=false", "MODEL.BACKBONE.BN_FROZEN=true",
+                                              f"MODEL.BACKBONE.FROZEN_STAGES={frozen_stages}"))
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name_, tensor in backbone.named_buffers():
+            if name_.endswith("running_var"):
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
+            elif name_.endswith(("running_mean", ".bias")):
+                tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.1)
+            elif name_.endswith(".weight"):
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
+    return backbone
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "mobilenetv3_small_050"])
+def test_frozen_stages_run_folded_with_the_same_outputs_and_gradients(name: str) -> None:
+    backbone = randomised_timm_backbone(name, frozen_stages=3).train()
+    x = torch.randn(2, 3, 64, 96, generator=torch.Generator().manual_seed(1))
+    expected = list(backbone.model(x))  # timm's own forward: unfolded
+    expected_grads = torch.autograd.grad(sum(f.square().sum() for f in expected), [
+        p for p in backbone.parameters() if p.requires_grad])
+    feats = backbone(x)
+    folded = backbone._folded[2]
+    assert len(folded) == 3  # the three frozen stages ran folded
+    norms = (timm.layers.FrozenBatchNormAct2d, torchvision.ops.misc.FrozenBatchNorm2d)
+    assert not any(isinstance(m, norms) for stage in folded for m in stage.modules())  # all folded
+    for got, want in zip(feats, expected):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+    grads = torch.autograd.grad(sum(f.square().sum() for f in feats), [
+        p for p in backbone.parameters() if p.requires_grad])
+    for got, want in zip(grads, expected_grads):  # float rounding of large sums: relative to the largest
+        torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-3 * float(want.abs().max()))
+    assert all(k.startswith("model.") for k in backbone.state_dict())  # the copies are not saved
+
+
+def test_folded_stages_follow_weight_changes_and_the_inference_path() -> None:
+    backbone = randomised_timm_backbone("efficientnet_lite0", frozen_stages=4).train()
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    backbone(x)
+    state = {k: v * 1.5 if k.endswith("conv_stem.weight") else v for k, v in backbone.state_dict().items()}
+    backbone.load_state_dict(state)  # in place: the folded copies must be rebuilt
+    torch.testing.assert_close(backbone(x)[0], backbone.model(x)[0], rtol=1e-4, atol=1e-4)
+    backbone.eval().fold_batch_norm()
+    with torch.no_grad():
+        feats = backbone(x)
+        assert len(backbone._folded[2]) == len(backbone.stages())  # at inference every stage is constant
+        for got, want in zip(feats, backbone.model(x)):
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_trained_or_batch_statistics_stages_are_not_folded() -> None:
+    backbone = randomised_timm_backbone("efficientnet_lite0", frozen_stages=0).train()
+    stages = backbone.stages()
+    assert not is_constant_stage(stages[0])  # its weights are being trained
+    with torch.no_grad():
+        assert is_constant_stage(stages[0])
+    live = build_backbone(backbone_config("efficientnet_lite0", "MODEL.BACKBONE.PRETRAINED=false",
+                                          "MODEL.BACKBONE.BN_FROZEN=false", "MODEL.BACKBONE.FROZEN_STAGES=2"))
+    assert not is_constant_stage(live.train().stages()[0])  # batch statistics: not a fixed function
+    assert is_constant_stage(live.eval().stages()[0])
