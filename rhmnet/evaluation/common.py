@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -78,8 +79,44 @@ def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
         "--threads",
         type=int,
         default=None,
-        help="torch CPU threads (default: the cores not already busy by the 1-minute load average, at least 1)",
+        help="torch CPU threads (default: the cores other processes are not keeping busy at start-up, at least 1)",
     )
+
+
+CPU_SAMPLE_SECONDS = 0.2  # how long auto_threads watches the cores
+
+
+def read_cpu_times(path: str = "/proc/stat") -> dict[int, tuple[int, int]]:
+    """Per core, ``(all ticks, idle ticks)`` since boot from Linux's ``/proc/stat`` (idle includes I/O
+    wait); empty where the file does not exist."""
+    times: dict[int, tuple[int, int]] = {}
+    try:
+        with open(path) as stat:
+            for line in stat:
+                name, *fields = line.split()
+                if not (name.startswith("cpu") and name[3:].isdigit()):
+                    continue
+                ticks = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+                times[int(name[3:])] = (sum(ticks), ticks[3] + (ticks[4] if len(ticks) > 4 else 0))
+    except OSError:
+        return {}
+    return times
+
+
+def busy_cores_now(cores: set[int], seconds: float = CPU_SAMPLE_SECONDS) -> float | None:
+    """How many of ``cores`` other processes keep busy right now: their non-idle share over ``seconds``,
+    summed (Linux); None where per-core times cannot be read."""
+    before = read_cpu_times()
+    if not before or not cores <= before.keys():
+        return None
+    time.sleep(seconds)
+    after = read_cpu_times()
+    busy = 0.0
+    for core in cores:
+        total = after[core][0] - before[core][0]
+        idle = after[core][1] - before[core][1]
+        busy += (total - idle) / total if total > 0 else 0.0
+    return busy
 
 
 def auto_threads() -> int:
@@ -87,13 +124,18 @@ def auto_threads() -> int:
 
     Measured on a 2-core machine with a competing CPU-bound process: 2 threads ran about 2x slower than
     1 (the threads wait for each other whenever one is descheduled); on an idle machine all cores pay.
-    Read once at start-up from the 1-minute load average, so load that starts later is not seen.
+    The load is read once at start-up: on Linux from the cores' busy time over the next 0.2 s (a job that
+    has just ended no longer counts), elsewhere from the 1-minute load average; load that starts later is
+    not seen.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):  # not available on this platform
-        busy = 0.0
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    cores = len(affinity) if affinity else (os.cpu_count() or 1)
+    busy = busy_cores_now(set(affinity)) if affinity else None
+    if busy is None:
+        try:
+            busy = os.getloadavg()[0]
+        except (AttributeError, OSError):  # not available on this platform
+            busy = 0.0
     return max(1, min(cores, int(cores - busy + 0.5)))
 
 

@@ -409,6 +409,8 @@ class TimmBackbone(InferencePathSwitch):
         # the source tensors stay referenced with the copies, so their addresses cannot be reused by new
         # weights while the cache holds them: an unchanged key means unchanged weights
         tensors = [t.detach() for stage in stages[:count] for t in (*stage.parameters(), *stage.buffers())]
+        if any(t.is_inference() for t in tensors):  # weights made under inference_mode: no version counter
+            return []
         key = (count, *((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors))
         if self._folded is None or self._folded[0] != key:
             self._folded = (key, tensors, [folded_copy(stage) for stage in stages[:count]])

@@ -66,8 +66,38 @@ def test_speed_options_reach_the_segmenter(tiny_model) -> None:
 
 @pytest.mark.parametrize(("load", "expected"), [(0.0, 2), (0.3, 2), (1.2, 1), (10.0, 1)])
 def test_auto_threads_leaves_busy_cores(monkeypatch: pytest.MonkeyPatch, load: float, expected: int) -> None:
+    """Without per-core times (not Linux) the 1-minute load average decides."""
     from rhmnet.evaluation import common
 
     monkeypatch.setattr(common.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    monkeypatch.setattr(common, "read_cpu_times", lambda: {})
     monkeypatch.setattr(common.os, "getloadavg", lambda: (load, load, load))
     assert common.auto_threads() == expected
+
+
+@pytest.mark.parametrize(("busy_ticks", "expected"), [((0, 0), 2), ((10, 20), 2), ((80, 70), 1), ((100, 100), 1)])
+def test_auto_threads_reads_the_cores_busy_now(
+    monkeypatch: pytest.MonkeyPatch, busy_ticks: tuple[int, int], expected: int
+) -> None:
+    """On Linux the cores' busy time over a short window decides, whatever the load average says (a job
+    that has just finished keeps the 1-minute average high for a minute)."""
+    from rhmnet.evaluation import common
+
+    snapshots = iter([
+        {0: (1000, 500), 1: (1000, 500), 2: (50, 0)},  # core 2 is outside this process's affinity
+        {0: (1100, 600 - busy_ticks[0]), 1: (1100, 600 - busy_ticks[1]), 2: (150, 0)},
+    ])
+    monkeypatch.setattr(common.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    monkeypatch.setattr(common, "read_cpu_times", lambda: next(snapshots))
+    monkeypatch.setattr(common.time, "sleep", lambda _seconds: None)
+    monkeypatch.setattr(common.os, "getloadavg", lambda: (2.0, 2.0, 2.0))
+    assert common.auto_threads() == expected
+
+
+def test_cpu_times_parse_proc_stat(tmp_path) -> None:
+    from rhmnet.evaluation.common import read_cpu_times
+
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  9 9 9 9 9 9 9 9 0 0\ncpu0 10 1 5 100 4 0 2 0 0 0\ncpu1 1 0 1 7 0 0 0 0 0 0\nintr 5\n")
+    assert read_cpu_times(str(stat)) == {0: (122, 104), 1: (9, 7)}
+    assert read_cpu_times(str(tmp_path / "missing")) == {}

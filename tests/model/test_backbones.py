@@ -147,6 +147,18 @@ def test_folded_stages_follow_weight_changes_and_the_inference_path() -> None:
             torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
 
 
+def test_weights_made_under_inference_mode_run_unfolded() -> None:
+    """Inference tensors have no version counter, so a cache could not see their changes: no folding."""
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        backbone = randomised_timm_backbone("efficientnet_lite0", frozen_stages=0).eval()
+        backbone.fold_batch_norm()
+        feats = backbone(x)
+        assert backbone._folded is None
+        for got, want in zip(feats, backbone.model(x)):  # channels-last input: float rounding only
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
 def test_trained_or_batch_statistics_stages_are_not_folded() -> None:
     backbone = randomised_timm_backbone("efficientnet_lite0", frozen_stages=0).train()
     stages = backbone.stages()
