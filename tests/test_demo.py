@@ -72,7 +72,7 @@ def test_demo_rejects_an_empty_object_range_before_any_work(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def full_demo_scores(tmp_path_factory) -> dict[tuple[str, str], float]:
-    """J&F of every row of one full default demo run (about 15 minutes on 2 CPU cores), for the slow tests."""
+    """J&F of every row of one full default demo run (about 13 minutes on 2 CPU cores), for the slow tests."""
     out = tmp_path_factory.mktemp("full-demo") / "demo"
     assert demo.main(["--out", str(out), "--shared", str(SHARED)]) == 0
     rows = json.loads((out / "results.json").read_text())["rows"]
