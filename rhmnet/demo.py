@@ -415,6 +415,16 @@ def default_davis_roots(shared: Path) -> list[Path]:
     return [root] if root.is_dir() else []
 
 
+def training_davis_roots(args: argparse.Namespace) -> list[Path]:
+    """The real DAVIS-layout roots to train on: every ``--davis``, else :func:`default_davis_roots`; a
+    ``--davis`` that is not a folder is a usage error."""
+    roots = [p.resolve() for p in args.davis] if args.davis else default_davis_roots(args.shared)
+    for root in roots:
+        if not root.is_dir():
+            raise SystemExit(f"--davis {root}: no such folder")
+    return roots
+
+
 def train(
     cfg: Config, iterations: Optional[int], device: str, keep_checkpoints: bool = False
 ) -> tuple[Path, float, int]:
@@ -499,10 +509,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     timer = PhaseTimer()
     out = args.out.resolve()
     print(f"demo output folder: {out}")
-    davis_roots = [p.resolve() for p in args.davis] if args.davis else default_davis_roots(args.shared)
-    for root in davis_roots:
-        if not root.is_dir():
-            raise SystemExit(f"--davis {root}: no such folder")
+    davis_roots = training_davis_roots(args)
     probe = load_config(args.config, args.overrides)  # fails early on a bad config or override
     with timer("data"):
         data = build_training_data(out / "data", args, davis_roots, probe.DATASETS.RESIZE_SHORT_SIDE)

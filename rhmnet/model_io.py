@@ -138,7 +138,18 @@ def load_model(
     (ours store it), else ``video_training``; ``overrides`` (``KEY=value``) apply on top of a named or
     stored config. The model is returned in eval mode on ``device``.
     """
-    data = read_checkpoint(path)
+    return model_from_checkpoint(read_checkpoint(path), path, config, device, overrides)
+
+
+def model_from_checkpoint(
+    data: dict[str, Any],
+    path: Union[str, Path],
+    config: Union[Config, str, None] = None,
+    device: Union[str, torch.device] = "cpu",
+    overrides: Optional[list[str]] = None,
+) -> RHMNet:
+    """:func:`load_model` from a checkpoint already read by :func:`read_checkpoint` (``path`` names it in
+    errors)."""
     if isinstance(config, Config):
         cfg = copy.deepcopy(config)
     elif config is not None:

@@ -46,7 +46,7 @@ from rhmnet.engine.checkpoints import EPOCH_CHECKPOINT_GLOB, LAST_CHECKPOINT, LO
 from rhmnet.engine.trainer import TrainingInterrupted  # noqa: E402
 from rhmnet.errors import run_cli  # noqa: E402
 from rhmnet.evaluation.common import apply_threads  # noqa: E402
-from rhmnet.model_io import load_model, read_checkpoint, save_model  # noqa: E402
+from rhmnet.model_io import load_model, model_from_checkpoint, read_checkpoint, save_model  # noqa: E402
 
 log = logging.getLogger("rhmnet.learning_curve")
 
@@ -147,8 +147,10 @@ def collect_points(folder: Path, started: float, out: Path) -> list[Point]:
         raise SystemExit(f"{folder}: no checkpoint was written within the budget; raise --minutes")
     points = []
     for index, path in enumerate(checkpoints, 1):
-        iteration = int(read_checkpoint(path)["iteration"])
-        save_model(load_model(path), out / "points" / f"point-{index}.pth.tar", iteration=iteration)
+        checkpoint = read_checkpoint(path)
+        iteration = int(checkpoint["iteration"])
+        save_model(model_from_checkpoint(checkpoint, path), out / "points" / f"point-{index}.pth.tar",
+                   iteration=iteration)
         points.append(Point(index, iteration, (path.stat().st_mtime - started) / 60))
     return points
 
@@ -222,7 +224,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.data is not None:
         data = demo.TrainingData.existing(args.data.resolve())
     else:
-        roots = [p.resolve() for p in args.davis] if args.davis else demo.default_davis_roots(args.shared)
+        roots = demo.training_davis_roots(args)
         data = demo.build_training_data(out / "data", args, roots, probe.DATASETS.RESIZE_SHORT_SIDE)
     if args.prepare_only:
         print(f"training data: {out / 'data'}")

@@ -130,7 +130,7 @@ def auto_threads() -> int:
     """
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     cores = len(affinity) if affinity else (os.cpu_count() or 1)
-    busy = busy_cores_now(set(affinity)) if affinity else None
+    busy = busy_cores_now(affinity) if affinity else None
     if busy is None:
         try:
             busy = os.getloadavg()[0]

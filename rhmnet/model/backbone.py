@@ -406,14 +406,15 @@ class TimmBackbone(InferencePathSwitch):
             count += 1
         if count == 0:
             return []
-        # the source tensors stay referenced with the copies, so their addresses cannot be reused by new
-        # weights while the cache holds them: an unchanged key means unchanged weights
-        tensors = [t.detach() for stage in stages[:count] for t in (*stage.parameters(), *stage.buffers())]
+        tensors = [t for stage in stages[:count] for t in (*stage.parameters(), *stage.buffers())]
         if any(t.is_inference() for t in tensors):  # weights made under inference_mode: no version counter
             return []
         key = (count, *((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors))
         if self._folded is None or self._folded[0] != key:
-            self._folded = (key, tensors, [folded_copy(stage) for stage in stages[:count]])
+            # the source storage stays referenced with the copies, so its addresses cannot be reused by new
+            # weights while the cache holds them: an unchanged key means unchanged weights
+            sources = [t.detach() for t in tensors]
+            self._folded = (key, sources, [folded_copy(stage) for stage in stages[:count]])
         return self._folded[2]
 
 
@@ -443,7 +444,7 @@ def folded_copy(stage: nn.Module) -> nn.Module:
     from timm.layers import BatchNormAct2d, FrozenBatchNormAct2d
     from torchvision.ops.misc import FrozenBatchNorm2d as TorchvisionFrozenBatchNorm2d  # timm's frozen plain BN
 
-    plain_norms = (nn.BatchNorm2d, TorchvisionFrozenBatchNorm2d, FrozenBatchNorm2d)
+    plain_norms = (nn.BatchNorm2d, TorchvisionFrozenBatchNorm2d)
     with torch.inference_mode(False), torch.no_grad():
         folded = copy.deepcopy(stage)
         for parent in list(folded.modules()):
