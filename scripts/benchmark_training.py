@@ -25,7 +25,6 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import rhmnet.engine.trainer as trainer_module  # noqa: E402
 from rhmnet.config import Config, ConfigError, load_config  # noqa: E402
 from rhmnet.dataprep.synthetic_videos import dataset_overrides, make_synthetic_dataset  # noqa: E402
 from rhmnet.engine import DistContext, RunOptions, Trainer  # noqa: E402
@@ -37,7 +36,7 @@ def benchmark_config(
     """(iterations per second, peak memory MiB) of ``iters`` training steps after ``warmup`` steps."""
     trainer = Trainer(cfg, stage, DistContext(device=device), RunOptions(progress=False))
     trainer.net.train()
-    batches = trainer_module._groups(trainer._epoch_batches(0, 0), trainer.accumulate)  # one optimiser step each
+    batches = trainer.step_batches(0)  # one list of micro-batches per optimiser step
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     start = 0.0
@@ -48,13 +47,13 @@ def benchmark_config(
             start = time.perf_counter()
         if done == warmup + iters:
             break
-        trainer._train_step(micro_batches, 0)
+        trainer.train_step(micro_batches, 0)
     else:
         raise RuntimeError(f"the synthetic epoch gave fewer than {warmup + iters} batches")
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
-    trainer._flush_losses()
+    trainer.flush_losses()
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(device) / 2**20
     else:

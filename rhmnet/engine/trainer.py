@@ -366,8 +366,8 @@ class Trainer:
         try:
             while state.iteration < stop_at:
                 epoch, before = state.epoch, state.iteration
-                for micro_batches in _groups(self._epoch_batches(epoch, state.batch_in_epoch), self.accumulate):
-                    self._train_step(micro_batches, epoch)
+                for micro_batches in self.step_batches(epoch, state.batch_in_epoch):
+                    self.train_step(micro_batches, epoch)
                     first_done = first_done or (time.perf_counter(), state.iteration)
                     if self._stop_requested():
                         self._stop(result)
@@ -382,7 +382,7 @@ class Trainer:
                     result.checkpoints += self._save(epoch_checkpoint_path(self.cfg, state.epoch))
             if state.iteration < self.total_iters:
                 result.checkpoints += self._save(self.folder / LAST_CHECKPOINT)
-            self._flush_losses()
+            self.flush_losses()
         finally:
             restore_signals()
             bar.close()
@@ -395,6 +395,11 @@ class Trainer:
             elapsed = time.perf_counter() - first_done[0]
             result.iterations_per_second = (state.iteration - first_done[1]) / elapsed
         return result
+
+    def step_batches(self, epoch: int, start_step: int = 0) -> Iterator[list[dict[str, Any]]]:
+        """The micro-batches of ``epoch`` grouped one list per optimiser step, from step ``start_step`` on
+        (what :meth:`train_step` takes; benchmarks drive the loop with these two)."""
+        return _groups(self._epoch_batches(epoch, start_step), self.accumulate)
 
     def _epoch_batches(self, epoch: int, start_batch: int):
         """Micro-batches of ``epoch`` from optimiser step ``start_batch`` on, with the dataset's skip as an
@@ -450,12 +455,12 @@ class Trainer:
             self._emit({"iteration": item["iteration"], "epoch": item["epoch"], **item["floats"],
                         "lr": item["lr"], "backbone_lr": item["backbone_lr"], "skip": item["skip"]})
 
-    def _flush_losses(self) -> None:
+    def flush_losses(self) -> None:
         """Check and log every pending iteration (before checkpoints and at the end of the run)."""
         self._check_losses()
         self._emit_checked()
 
-    def _train_step(self, micro_batches: list[dict[str, Any]], epoch: int) -> None:
+    def train_step(self, micro_batches: list[dict[str, Any]], epoch: int) -> None:
         """One optimisation step over the micro-batches; its loss terms (averaged over them) stay on the
         device until :meth:`_check_losses`, which runs before the optimiser step when one is due."""
         cfg, state = self.cfg, self.state
@@ -563,7 +568,7 @@ class Trainer:
     def _save(self, path: Path) -> list[Path]:
         """Write a checkpoint (rank 0; every rank contributes its RNG state) once the pending losses are
         checked and logged."""
-        self._flush_losses()
+        self.flush_losses()
         rng_states = all_gather_object(capture_rng_state(self.device), self.ctx)
         if not self.ctx.is_main:
             return []

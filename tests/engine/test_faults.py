@@ -38,14 +38,14 @@ def test_signal_writes_a_checkpoint_that_resumes_exactly(synthetic_roots: dict[s
 
     cfg = tiny_config(synthetic_roots, tmp_path / "split", *extra)
     trainer = Trainer(cfg, "video", CPU, RunOptions(progress=False, command=["train.py", "--config", "demo"]))
-    step = trainer._train_step
+    step = trainer.train_step
 
     def signalled_step(batch, epoch):
         if trainer.state.iteration == 3:
             os.kill(os.getpid(), signum)
         return step(batch, epoch)
 
-    trainer._train_step = signalled_step
+    trainer.train_step = signalled_step
     old_umask = os.umask(0o022)
     try:
         with pytest.raises(TrainingInterrupted) as info:
