@@ -152,6 +152,10 @@ class DatasetsConfig:
     BIDIRECTION: bool = False
     VIDEO_TEMPORAL_FLIP: bool = True
     MOSAIC_PROBABILITY: float = 0.0  # share of video clips made of two videos side by side (not in the paper)
+    # a warm-up mix (not in the paper): the first WARMUP_EPOCHS epochs draw [YouTube-VOS, DAVIS] by these
+    # weights instead of SAMPLE_PROBABILITY
+    WARMUP_EPOCHS: int = 0
+    WARMUP_SAMPLE_PROBABILITY: list[float] = field(default_factory=list)
     RESIZE_SHORT_SIDE: int = 480
     COCOS: CocoConfig = field(default_factory=CocoConfig)
     YTB: YtbConfig = field(default_factory=YtbConfig)

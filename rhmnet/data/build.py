@@ -41,7 +41,8 @@ def clip_options(cfg: Any, section: Any) -> ClipOptions:
 def build_train_dataset(cfg: Any, stage: str) -> Dataset:
     """The training dataset of a stage: ``"pretrain"`` (COCO, one sample per listed image per epoch) or
     ``"video"`` (YouTube-VOS and DAVIS mixed by ``DATASETS.SAMPLE_PROBABILITY``, ``TRAIN.SAMPLES_PER_EPOCH``
-    samples per epoch). A dataset whose probability is 0 is not opened."""
+    samples per epoch; the first ``DATASETS.WARMUP_EPOCHS`` by ``DATASETS.WARMUP_SAMPLE_PROBABILITY``). A
+    dataset whose probability is 0 in both is not opened."""
     data = cfg.DATASETS
     if stage == "pretrain":
         coco = data.COCOS
@@ -60,6 +61,14 @@ def build_train_dataset(cfg: Any, stage: str) -> Dataset:
         raise ConfigError(
             f"DATASETS.SAMPLE_PROBABILITY must give [YouTube-VOS, DAVIS] weights, got {probabilities}"
         )
+    if sum(probabilities) <= 0 or min(probabilities) < 0:
+        raise ConfigError(f"DATASETS.SAMPLE_PROBABILITY {probabilities} selects no dataset")
+    warmup = list(data.WARMUP_SAMPLE_PROBABILITY) if data.WARMUP_EPOCHS > 0 else list(probabilities)
+    if data.WARMUP_EPOCHS < 0 or len(warmup) != 2 or min(warmup) < 0 or sum(warmup) <= 0:
+        raise ConfigError(
+            f"DATASETS.WARMUP_EPOCHS={data.WARMUP_EPOCHS} needs DATASETS.WARMUP_SAMPLE_PROBABILITY as two "
+            f"non-negative [YouTube-VOS, DAVIS] weights with a positive sum, got {data.WARMUP_SAMPLE_PROBABILITY}"
+        )
     if data.YTB.CLIP_LENGTH != data.DAVIS.CLIP_LENGTH:
         raise ConfigError(
             f"DATASETS.YTB.CLIP_LENGTH ({data.YTB.CLIP_LENGTH}) and DATASETS.DAVIS.CLIP_LENGTH "
@@ -70,16 +79,16 @@ def build_train_dataset(cfg: Any, stage: str) -> Dataset:
         lambda: YtbScribbleDataset(data.YTB.ROOT, clip_options(cfg, data.YTB), init_skip=init_skip),
         lambda: DavisScribbleDataset(data.DAVIS.PATH, clip_options(cfg, data.DAVIS), init_skip=init_skip),
     )
-    chosen = [(make(), p) for make, p in zip(factories, probabilities) if p > 0]
-    if not chosen:
-        raise ConfigError(f"DATASETS.SAMPLE_PROBABILITY {probabilities} selects no dataset")
+    chosen = [(make(), p, w) for make, p, w in zip(factories, probabilities, warmup) if p > 0 or w > 0]
     return MixedClipDataset(
-        [d for d, _ in chosen],
-        [p for _, p in chosen],
+        [d for d, _, _ in chosen],
+        [p for _, p, _ in chosen],
         cfg.TRAIN.SAMPLES_PER_EPOCH,
         temporal_flip=data.VIDEO_TEMPORAL_FLIP,
         init_skip=init_skip,
         mosaic_probability=data.MOSAIC_PROBABILITY,
+        warmup_probabilities=[w for _, _, w in chosen],
+        warmup_epochs=data.WARMUP_EPOCHS,
     )
 
 

@@ -42,9 +42,25 @@ def join_side_by_side(left: Clip, right: Clip) -> tuple[list[np.ndarray], list[n
     return frames, labels
 
 
+def normalised_weights(weights: Sequence[float] | None, count: int) -> np.ndarray:
+    """Sampling weights of ``count`` datasets as probabilities; a clear error unless there is one
+    non-negative weight per dataset with a positive sum."""
+    values = [] if weights is None else [float(w) for w in weights]
+    if len(values) != count or min(values, default=-1.0) < 0 or sum(values) <= 0:
+        raise ConfigError(
+            f"need one non-negative sampling weight per dataset with a positive sum, got {values} for {count} "
+            "datasets"
+        )
+    total = sum(values)
+    return np.array([w / total for w in values], dtype=np.float64)
+
+
 class MixedClipDataset(SeededDataset):
     """``samples_per_epoch`` random draws: a dataset by probability, then a uniform item of it; the clip
     is reversed in time with probability 0.5 when ``temporal_flip`` (after object selection).
+
+    During the first ``warmup_epochs`` epochs (see :meth:`set_epoch`) datasets are drawn by
+    ``warmup_probabilities`` instead: e.g. a first phase on synthetic multi-object clips only.
 
     With probability ``mosaic_probability`` a sample is instead a mosaic: two clips, each drawn as above
     (dataset by probability, uniform video) and cropped to half the crop width, side by side. Only
@@ -60,22 +76,25 @@ class MixedClipDataset(SeededDataset):
         temporal_flip: bool = False,
         init_skip: int = 0,
         mosaic_probability: float = 0.0,
+        warmup_probabilities: Sequence[float] | None = None,
+        warmup_epochs: int = 0,
     ) -> None:
         super().__init__()
         if not datasets:
             raise ConfigError("MixedClipDataset needs at least one dataset")
         if probabilities is None:  # proportional to the dataset sizes
             probabilities = [float(len(d)) for d in datasets]
-        if len(probabilities) != len(datasets) or min(probabilities) < 0 or sum(probabilities) <= 0:
-            raise ConfigError(
-                f"need one non-negative sampling weight per dataset with a positive sum, got "
-                f"{list(probabilities)} for {len(datasets)} datasets"
-            )
         if samples_per_epoch < 1:
             raise ConfigError(f"samples per epoch must be >= 1, got {samples_per_epoch}")
-        total = float(sum(probabilities))
+        if warmup_epochs < 0:
+            raise ConfigError(f"warm-up epochs must be >= 0, got {warmup_epochs}")
         self.datasets = list(datasets)
-        self.probabilities = np.array([p / total for p in probabilities], dtype=np.float64)
+        self.probabilities = normalised_weights(probabilities, len(self.datasets))
+        self.warmup_epochs = int(warmup_epochs)
+        self.warmup_probabilities = (
+            normalised_weights(warmup_probabilities, len(self.datasets)) if self.warmup_epochs else self.probabilities
+        )
+        self.epoch = 0
         self.samples_per_epoch = samples_per_epoch
         self.temporal_flip = temporal_flip
         if not 0.0 <= mosaic_probability <= 1.0:
@@ -96,9 +115,17 @@ class MixedClipDataset(SeededDataset):
         for dataset in self.datasets:
             dataset.change_skip(skip)
 
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch being drawn: it selects the warm-up or the main mixing probabilities."""
+        self.epoch = int(epoch)
+
+    def current_probabilities(self) -> np.ndarray:
+        """The mixing probabilities of the current epoch."""
+        return self.warmup_probabilities if self.epoch < self.warmup_epochs else self.probabilities
+
     def choose_dataset(self, rng: np.random.Generator) -> SeededDataset:
-        """A dataset drawn by the mixing probabilities."""
-        return self.datasets[int(rng.choice(len(self.datasets), p=self.probabilities))]
+        """A dataset drawn by the current epoch's mixing probabilities."""
+        return self.datasets[int(rng.choice(len(self.datasets), p=self.current_probabilities()))]
 
     def draw_clip(
         self, crop_hw: tuple[int, int], rng: np.random.Generator

@@ -41,8 +41,12 @@ class EpochSeededDataset(Dataset):
         return len(self.dataset)  # type: ignore[arg-type]
 
     def set_epoch(self, epoch: int) -> None:
-        """Select the epoch's samples (reaches non-persistent workers when the next iterator starts)."""
+        """Select the epoch's samples (reaches non-persistent workers when the next iterator starts); a
+        wrapped dataset with its own ``set_epoch`` (an epoch-dependent mix) is told too."""
         self.epoch = int(epoch)
+        inner = getattr(self.dataset, "set_epoch", None)
+        if callable(inner):
+            inner(self.epoch)
 
     def __getitem__(self, index: int) -> Any:
         reseed = getattr(self.dataset, "reseed", None)

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Subset
 from rhmnet.config import Config
 from rhmnet.data.build import build_train_dataset, set_skip
 from rhmnet.data.mixing import MixedClipDataset, join_side_by_side, mosaic_widths
+from rhmnet.engine.data import EpochSeededDataset
 from rhmnet.labels import BACKGROUND, area_downsample, one_hot
 from rhmnet.model.backbone import IMAGENET_NORMALISATION
 from tests.data.conftest import CROP
@@ -87,6 +88,37 @@ def test_each_video_dataset_alone(make_cfg: Callable[..., Config]) -> None:
             sample = dataset[index]
             check_sample(sample)
             assert sample["info"]["dataset"] == name
+
+
+def test_warmup_mix_by_epoch(make_cfg: Callable[..., Config]) -> None:
+    """The first WARMUP_EPOCHS epochs draw by the warm-up weights, later epochs by SAMPLE_PROBABILITY; the
+    trainer's epoch wrapper tells the mix its epoch, and loader workers see it."""
+    cfg = make_cfg(
+        "DATASETS.SAMPLE_PROBABILITY=[1,0]",
+        "DATASETS.WARMUP_EPOCHS=2",
+        "DATASETS.WARMUP_SAMPLE_PROBABILITY=[0,1]",
+        "TRAIN.SAMPLES_PER_EPOCH=4",
+    )
+    dataset = EpochSeededDataset(build_train_dataset(cfg, "video"), seed=0)
+    assert len(dataset.dataset.datasets) == 2  # DAVIS is opened for the warm-up although its main weight is 0
+    for epoch, expected in ((0, "DAVIS"), (1, "DAVIS"), (2, "YouTube-VOS"), (5, "YouTube-VOS")):
+        dataset.set_epoch(epoch)
+        names = {batch["info"]["dataset"][0] for batch in DataLoader(dataset, batch_size=1, num_workers=2)}
+        assert names == {expected}, epoch
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ("DATASETS.WARMUP_EPOCHS=1",),
+        ("DATASETS.WARMUP_EPOCHS=1", "DATASETS.WARMUP_SAMPLE_PROBABILITY=[0,0]"),
+        ("DATASETS.WARMUP_EPOCHS=1", "DATASETS.WARMUP_SAMPLE_PROBABILITY=[1,-1]"),
+        ("DATASETS.WARMUP_EPOCHS=-1", "DATASETS.WARMUP_SAMPLE_PROBABILITY=[1,1]"),
+    ],
+)
+def test_warmup_mix_errors(make_cfg: Callable[..., Config], overrides: tuple[str, ...]) -> None:
+    with pytest.raises(ValueError, match="WARMUP_SAMPLE_PROBABILITY"):
+        build_train_dataset(make_cfg(*overrides), "video")
 
 
 def test_non_selected_objects(make_cfg: Callable[..., Config]) -> None:
