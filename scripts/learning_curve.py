@@ -130,10 +130,15 @@ def calibrate(args: argparse.Namespace, data: demo.TrainingData, out: Path) -> f
     return rate
 
 
-def sized_schedule(rate: float, args: argparse.Namespace, batch_size: int) -> list[str]:
-    """Overrides that make ``--points`` equal epochs fill ``--fill`` of the budget at ``rate``."""
+def sized_schedule(rate: float, args: argparse.Namespace, cfg: Config) -> list[str]:
+    """Overrides that make ``--points`` equal epochs fill ``--fill`` of the budget at ``rate``; a warm-up mix
+    (``DATASETS.WARMUP_EPOCHS``) keeps its share of ``cfg``'s epochs, rounded, at least one epoch."""
     per_point = max(1, int(rate * args.minutes * 60 * args.fill / args.points))
-    return [f"TRAIN.EPOCH={args.points}", f"TRAIN.SAMPLES_PER_EPOCH={per_point * batch_size}"]
+    schedule = [f"TRAIN.EPOCH={args.points}", f"TRAIN.SAMPLES_PER_EPOCH={per_point * cfg.TRAIN.BATCH_SIZE}"]
+    warmup = cfg.DATASETS.WARMUP_EPOCHS
+    if warmup > 0:
+        schedule.append(f"DATASETS.WARMUP_EPOCHS={max(1, round(warmup * args.points / cfg.TRAIN.EPOCH))}")
+    return schedule
 
 
 def collect_points(folder: Path, started: float, out: Path) -> list[Point]:
@@ -230,7 +235,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"training data: {out / 'data'}")
         return 0
     rate = calibrate(args, data, out)
-    schedule = sized_schedule(rate, args, probe.TRAIN.BATCH_SIZE)
+    schedule = sized_schedule(rate, args, probe)
     cfg = training_config(args, data, out / "checkpoints", schedule)
     started = time.time()
     train_for(cfg, args.minutes * 60, args.device)

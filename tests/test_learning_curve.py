@@ -7,6 +7,7 @@ import json
 import pytest
 
 from rhmnet import load_model
+from rhmnet.config import load_config
 from tests.conftest import SHARED, load_script
 
 SMALL = [
@@ -42,7 +43,10 @@ def test_steady_rate_skips_the_start(curve, tmp_path) -> None:
 
 def test_schedule_fills_the_budget(curve) -> None:
     args = curve.build_parser().parse_args(["--minutes", "8", "--points", "8", "--fill", "0.9"])
-    assert curve.sized_schedule(10.0, args, 4) == ["TRAIN.EPOCH=8", "TRAIN.SAMPLES_PER_EPOCH=2160"]  # 540 steps
+    no_warmup = load_config("lite", ["DATASETS.WARMUP_EPOCHS=0"])
+    assert curve.sized_schedule(10.0, args, no_warmup) == ["TRAIN.EPOCH=8", "TRAIN.SAMPLES_PER_EPOCH=2160"]  # 540 steps
+    warmup = load_config("lite", ["DATASETS.WARMUP_EPOCHS=4", "TRAIN.EPOCH=10"])  # 4 of 10 epochs -> 3.2 of 8
+    assert curve.sized_schedule(10.0, args, warmup)[2:] == ["DATASETS.WARMUP_EPOCHS=3"]
 
 
 def test_budgeted_run_keeps_each_epoch_and_rescoring_agrees(curve, prepared, tmp_path, monkeypatch) -> None:

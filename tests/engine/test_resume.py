@@ -35,10 +35,11 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("workers", [0, 1])
 def test_resume_mid_epoch_is_exact(synthetic_roots: dict[str, Path], tmp_path: Path, workers: int) -> None:
     """2 epochs of 3 iterations, stopped after 4 (mid-epoch) and resumed, end with the same weights as an
-    uninterrupted run; the learning rate and the skip change within the run, dropout and gradient
-    clipping are on."""
+    uninterrupted run; the learning rate, the skip and the dataset mix (a one-epoch warm-up on DAVIS only)
+    change within the run, dropout and gradient clipping are on."""
     extra = [f"TRAIN.NUM_WORKERS={workers}", "TRAIN.LR_DECREASE_STEP=2", "TRAIN.SKIP_INCREASE_STEP=2",
-             "TRAIN.MAX_SKIP=3", "TRAIN.GRAD_CLIP=0.5"]
+             "TRAIN.MAX_SKIP=3", "TRAIN.GRAD_CLIP=0.5", "DATASETS.WARMUP_EPOCHS=1",
+             "DATASETS.WARMUP_SAMPLE_PROBABILITY=[0,1]"]
     full = _fit(tiny_config(synthetic_roots, tmp_path / "full", *extra))
     first = _fit(tiny_config(synthetic_roots, tmp_path / "split", *extra), max_iters=4)
     last = tmp_path / "split" / "pretrain_weights_demo" / LAST_CHECKPOINT
