@@ -3,6 +3,7 @@ mix. Roots and options come from ``cfg.DATASETS`` / ``cfg.TRAIN``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from torch.utils.data import Dataset
@@ -38,6 +39,18 @@ def clip_options(cfg: Any, section: Any) -> ClipOptions:
     )
 
 
+def mix_weights(key: str, values: Sequence[float]) -> list[float]:
+    """The ``[YouTube-VOS, DAVIS]`` sampling weights of config ``key``; a config error naming the key unless
+    they are two non-negative weights with a positive sum."""
+    weights = list(values)
+    if len(weights) != 2 or min(weights) < 0 or sum(weights) <= 0:
+        raise ConfigError(
+            f"{key} must give two [YouTube-VOS, DAVIS] weights, non-negative with a positive sum (else it selects "
+            f"no dataset), got {weights}"
+        )
+    return weights
+
+
 def build_train_dataset(cfg: Any, stage: str) -> Dataset:
     """The training dataset of a stage: ``"pretrain"`` (COCO, one sample per listed image per epoch) or
     ``"video"`` (YouTube-VOS and DAVIS mixed by ``DATASETS.SAMPLE_PROBABILITY``, ``TRAIN.SAMPLES_PER_EPOCH``
@@ -56,19 +69,14 @@ def build_train_dataset(cfg: Any, stage: str) -> Dataset:
         )
     if stage != "video":
         raise ConfigError(f"unknown training stage {stage!r} (expected one of {', '.join(STAGES)})")
-    probabilities = list(data.SAMPLE_PROBABILITY)
-    if len(probabilities) != 2:
+    probabilities = mix_weights("DATASETS.SAMPLE_PROBABILITY", data.SAMPLE_PROBABILITY)
+    if data.WARMUP_EPOCHS < 0:
         raise ConfigError(
-            f"DATASETS.SAMPLE_PROBABILITY must give [YouTube-VOS, DAVIS] weights, got {probabilities}"
+            f"DATASETS.WARMUP_EPOCHS (epochs drawn by DATASETS.WARMUP_SAMPLE_PROBABILITY) must be >= 0, got "
+            f"{data.WARMUP_EPOCHS}"
         )
-    if sum(probabilities) <= 0 or min(probabilities) < 0:
-        raise ConfigError(f"DATASETS.SAMPLE_PROBABILITY {probabilities} selects no dataset")
-    warmup = list(data.WARMUP_SAMPLE_PROBABILITY) if data.WARMUP_EPOCHS > 0 else list(probabilities)
-    if data.WARMUP_EPOCHS < 0 or len(warmup) != 2 or min(warmup) < 0 or sum(warmup) <= 0:
-        raise ConfigError(
-            f"DATASETS.WARMUP_EPOCHS={data.WARMUP_EPOCHS} needs DATASETS.WARMUP_SAMPLE_PROBABILITY as two "
-            f"non-negative [YouTube-VOS, DAVIS] weights with a positive sum, got {data.WARMUP_SAMPLE_PROBABILITY}"
-        )
+    warmup = (mix_weights("DATASETS.WARMUP_SAMPLE_PROBABILITY", data.WARMUP_SAMPLE_PROBABILITY)
+              if data.WARMUP_EPOCHS > 0 else probabilities)
     if data.YTB.CLIP_LENGTH != data.DAVIS.CLIP_LENGTH:
         raise ConfigError(
             f"DATASETS.YTB.CLIP_LENGTH ({data.YTB.CLIP_LENGTH}) and DATASETS.DAVIS.CLIP_LENGTH "
@@ -96,10 +104,21 @@ def set_skip(dataset: Dataset, skip: int) -> bool:
     """Set the frame-gap curriculum of a training dataset (also through ``Subset``-like wrappers).
     Returns whether a dataset took it. Note: DataLoader workers hold copies; non-persistent workers see
     the new value from the next epoch on (as in the authors' code)."""
+    return call_wrapped(dataset, "change_skip", skip)
+
+
+def set_mix_epoch(dataset: Dataset, epoch: int) -> bool:
+    """Tell an epoch-dependent mix (``MixedClipDataset``: its warm-up) which epoch is drawn, through
+    ``Subset``-like wrappers; returns whether a dataset took it."""
+    return call_wrapped(dataset, "set_epoch", epoch)
+
+
+def call_wrapped(dataset: Any, method: str, value: int) -> bool:
+    """Call ``method(value)`` on the first dataset that has it along a chain of wrappers (``.dataset``)."""
     while dataset is not None:
-        change = getattr(dataset, "change_skip", None)
-        if callable(change):
-            change(skip)
+        function = getattr(dataset, method, None)
+        if callable(function):
+            function(value)
             return True
         dataset = getattr(dataset, "dataset", None)
     return False

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from rhmnet.data.build import set_mix_epoch
 from rhmnet.engine.distributed import DistContext
 
 
@@ -41,12 +42,10 @@ class EpochSeededDataset(Dataset):
         return len(self.dataset)  # type: ignore[arg-type]
 
     def set_epoch(self, epoch: int) -> None:
-        """Select the epoch's samples (reaches non-persistent workers when the next iterator starts); a
-        wrapped dataset with its own ``set_epoch`` (an epoch-dependent mix) is told too."""
+        """Select the epoch's samples (reaches non-persistent workers when the next iterator starts); an
+        epoch-dependent mix inside the wrapped dataset is told too."""
         self.epoch = int(epoch)
-        inner = getattr(self.dataset, "set_epoch", None)
-        if callable(inner):
-            inner(self.epoch)
+        set_mix_epoch(self.dataset, self.epoch)
 
     def __getitem__(self, index: int) -> Any:
         reseed = getattr(self.dataset, "reseed", None)
