@@ -4,9 +4,9 @@
 
 Only the inputs of REF are read to compute; OUT.pt gets our outputs in the same structure and names.
 When REF also holds the authors' outputs, a table of differences is printed and the exit status is 1
-if any exceeds the tolerances of the reference folder's README (probabilities: max |diff| <= 1e-4; losses:
-relative <= 1e-4, consistency <= 1e-2; gradients: relative L2 <= 1e-3; logits, which that README does
-not cover, are held to max |diff| <= 1e-3). See docs/faithfulness.md.
+if any exceeds the tolerances of the reference README (probabilities: max |diff| <= 1e-4; losses:
+relative <= 1e-4, consistency <= 1e-2; gradients: relative L2 <= 1e-3; logits, which the README does
+not cover, are held to max |diff| <= 1e-3).
 """
 
 from __future__ import annotations
