@@ -470,7 +470,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, device_help: str) -> None
         default=(1, 3),
         metavar=("MIN", "MAX"),
         help="objects per synthetic training video (default 1 3, like the held-out ones); 2 3 teaches telling "
-        "objects apart at a cost on DAVIS val (README, The demo)",
+        "objects apart at a cost on DAVIS val (docs/demo.md)",
     )
     add_texture_spread_argument(parser)
     parser.add_argument(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -133,7 +134,7 @@ def imgaug_shear_matrix(shear_deg: float) -> np.ndarray:
     return skimage_affine(shear=s) @ y_shear
 
 
-def random_affine_matrix(
+def random_affine_steps(
     height: int,
     width: int,
     rng: np.random.Generator,
@@ -142,11 +143,12 @@ def random_affine_matrix(
     shear: float = 15.0,
     translate: int = 15,
     scale: tuple[float, float] = (0.8, 1.2),
-) -> np.ndarray:
-    """A 2x3 affine matrix mapping input to output pixels, as the authors' imgaug 0.4.0 pipeline: rotation
-    (±``rotate``°), shear (one angle in ±``shear``° used as x- and y-shear, :func:`imgaug_shear_matrix`),
-    translation (±``translate`` px, x and y drawn separately) and scaling (x and y drawn separately), each
-    applied with probability ``p``, in random order, about the image centre ((W-1)/2, (H-1)/2)."""
+) -> list[np.ndarray]:
+    """The active steps of the authors' imgaug 0.4.0 affine pipeline as 3x3 matrices mapping input to output
+    pixels, in the order they apply: rotation (±``rotate``°), shear (one angle in ±``shear``° used as x- and
+    y-shear, :func:`imgaug_shear_matrix`), translation (±``translate`` px, x and y drawn separately) and
+    scaling (x and y drawn separately), each active with probability ``p``, in random order, about the image
+    centre ((W-1)/2, (H-1)/2)."""
     cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
     steps: list[np.ndarray] = []
     if rng.random() < p:
@@ -161,9 +163,16 @@ def random_affine_matrix(
     if rng.random() < p:
         sx, sy = rng.uniform(scale[0], scale[1], size=2)
         steps.append(_about_center(np.array([[sx, 0, 0], [0, sy, 0], [0, 0, 1.0]]), cx, cy))
+    return [steps[index] for index in rng.permutation(len(steps))]
+
+
+def random_affine_matrix(height: int, width: int, rng: np.random.Generator, **ranges: Any) -> np.ndarray:
+    """The 2x3 matrix of :func:`random_affine_steps` (``ranges``: its keyword arguments) as one combined
+    warp: imgaug warps once per active step, each time filling the outside with zeros
+    (docs/differences.md)."""
     matrix = np.eye(3)
-    for index in rng.permutation(len(steps)):
-        matrix = steps[index] @ matrix
+    for step in random_affine_steps(height, width, rng, **ranges):
+        matrix = step @ matrix
     return matrix[:2]
 
 
