@@ -76,27 +76,34 @@ def _walk(
     height, width = dist.shape
     x, y = start
     points: list[tuple[float, float]] = []
-    turns = np.radians([-40.0, -20.0, 0.0, 20.0, 40.0])
+    turns = [float(t) for t in np.radians([-40.0, -20.0, 0.0, 20.0, 40.0])]
     floor = max(limit, rng.uniform(*style.stop_fraction) * float(dist[int(round(y)), int(round(x))]))
     cell = max(2.0, 2.0 * style.step)
     visited = {(int(x // cell), int(y // cell))}
     for _ in range(max_steps):
-        best, best_score = None, -np.inf
         current = (int(x // cell), int(y // cell))
+        candidates = []  # (score before noise, x, y, heading) of each admissible step, in turn order
         for turn in turns:
             angle = heading + turn
             nx, ny = x + style.step * math.cos(angle), y + style.step * math.sin(angle)
             col, row = int(round(nx)), int(round(ny))
-            if not (0 <= row < height and 0 <= col < width) or dist[row, col] < floor:
+            if not (0 <= row < height and 0 <= col < width):
+                continue
+            value = dist[row, col]
+            if value < floor:
                 continue
             target = (int(nx // cell), int(ny // cell))
             if target != current and target in visited:
                 continue
-            score = float(dist[row, col]) - style.turn_penalty * abs(turn) + rng.normal(0.0, 0.2)
+            candidates.append((float(value) - style.turn_penalty * abs(turn), nx, ny, angle))
+        if not candidates:
+            break
+        noise = rng.normal(0.0, 0.2, size=len(candidates))  # one draw per candidate, in order
+        best, best_score = candidates[0][1:], -np.inf
+        for (base, nx, ny, angle), jitter in zip(candidates, noise.tolist()):
+            score = base + jitter
             if score > best_score:
                 best, best_score = (nx, ny, angle), score
-        if best is None:
-            break
         x, y, heading = best
         visited.add((int(x // cell), int(y // cell)))
         points.append((x, y))

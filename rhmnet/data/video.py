@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,10 @@ from rhmnet.data.sample import ClipOptions, Sample, build_sample, make_info
 from rhmnet.data.strokes import VOID, scribble_from_labels, style_for_short_side
 from rhmnet.labels import BACKGROUND, MAX_OBJECTS, remap_video_scribble
 
+COMPOSED_STROKE_STEP = 4.0  # walk step (pixels) of the strokes drawn on composed clips: half the steps of the
+# files' 2.0, whose walks were two thirds of a composed clip's loading time
+OBJECT_VALUES = tuple(range(1, MAX_OBJECTS + 1))  # the crop of a composed clip covers its objects, not all
+# of its densely labelled background
 Clip = tuple[list[np.ndarray], list[np.ndarray], list[int]]  # augmented frames, their labels, frame indices
 DenseClip = tuple[list[np.ndarray], list[np.ndarray], list[int]]  # frames, dense masks, frame indices
 
@@ -256,6 +261,8 @@ class VideoScribbleDataset(SeededDataset):
         (:func:`scribble_from_labels`, the training style of the resolution); ``None`` when no valid crop
         or scribble came out."""
         opts = self.options
+        if len(self.paste_sources) < 2:
+            raise DatasetError(f"{self.name}: object pasting is off (DATASETS.PASTE_OBJECTS_PROBABILITY is 0)")
         if not self.videos[index].masks:
             index = self.paste_sources[int(rng.integers(len(self.paste_sources)))]
         frames, masks, indices = self.load_dense_clip(index, rng)
@@ -269,11 +276,12 @@ class VideoScribbleDataset(SeededDataset):
         if not used:
             self.stats["paste_not_placed"] += 1
         crop_labels = [dense_to_crop_labels(m) for m in composition.labels]
-        clip = augment_video_clip(composition.frames, crop_labels, opts.crop_size, opts.minimum_area, rng)
+        clip = augment_video_clip(composition.frames, crop_labels, opts.crop_size, opts.minimum_area, rng,
+                                  cover_values=OBJECT_VALUES)
         if clip is None:
             self.stats["invalid_crops"] += 1
             return None
-        style = style_for_short_side(opts.resize_short_side)
+        style = dataclasses.replace(style_for_short_side(opts.resize_short_side), step=COMPOSED_STROKE_STEP)
         dense = [crop_labels_to_dense(label) for label in clip[1]]
         scribbles = [scribble_from_labels(d, object_ids(d), BACKGROUND, rng, style)[0] for d in dense]
         if not all(is_valid_crop(s, opts.minimum_area) for s in scribbles):
@@ -296,8 +304,7 @@ class VideoScribbleDataset(SeededDataset):
                     continue
                 info = make_info(composed.name, composed.indices, self.name)
                 sample = build_sample(composed.frames, composed.scribbles, self.options, rng, info)
-                if sample is None:
-                    self.stats["no_object"] += 1
+                self.stats["no_object" if sample is None else "composed_clips"] += 1
                 return sample
             clip = self.try_clip(index, rng)
             if clip is None:

@@ -4,7 +4,7 @@ sequences the model never trained on.
 The rule: every sequence gets the key ``sha256("rhmnet-validation-split/<name>")`` (hex); the
 ``round(fraction * n)`` sequences with the smallest keys (ties impossible: names are unique) are the
 validation part, the rest the training part, both listed in sorted order. The rule depends on the names
-only, not on their order or on the machine, and adding a sequence never moves another one across.
+only, not on their order or on the machine (no hand-picking, no random generator).
 For the 30 sequences of ``davis16-train`` and the default fraction 0.2 it gives 24 training and 6
 validation sequences (``docs/generalisation.md`` lists them).
 
