@@ -462,6 +462,18 @@ def held_out_sets(roots: Sequence[Path], data_folder: Path, seed: int) -> list[H
     return sets
 
 
+def check_unseen(train_davis: Path, held_out: Sequence[HeldOut]) -> None:
+    """A clear error when a prepared training root (``ImageSets/2017/train.txt`` of ``<root>-<sequence>``
+    names) holds a held-out sequence: its scores would not be of unseen video."""
+    listed = train_davis / "ImageSets" / "2017" / "train.txt"
+    trained = set(read_image_set(listed)) if listed.is_file() else set()
+    seen = [seq for held in held_out for seq in held.sequences if f"{held.root.name}-{seq}" in trained]
+    if seen:
+        raise DatasetError(
+            f"{listed}: the training data holds held-out sequences ({', '.join(seen)}); prepare it with --holdout"
+        )
+
+
 def held_out_videos(held: HeldOut, out: Path, seed: int, max_frames: Optional[int]) -> tuple[list[EvalVideo], ...]:
     """The single-object held-out videos (scribbles under ``out/held-out/<root>``) and the multi-object ones
     (their ``valid_scribbles0``, cut to ``max_frames``)."""
