@@ -6,7 +6,7 @@
 ``--davis`` is a DAVIS-layout training root with scribbles (``train_scribbles``) and dense masks, e.g. the
 demo's prepared ``<out>/data/davis-train``. For each probability the DAVIS dataset of the config is built
 alone (``DATASETS.SAMPLE_PROBABILITY=[0,1]``) and ``--samples`` training samples are drawn on one thread,
-after one untimed sample, in ``--rounds`` interleaved rounds (so that other load hits every probability
+after one untimed sample, ``--repeats`` times, interleaved (so that other load hits every probability
 alike). The table gives the median milliseconds per sample and the mean number of selected objects per
 sample (the config's ``MAX_OBJECT_NUM`` caps it).
 """
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--probabilities", type=float, nargs="+", default=[0.0, 0.5, 1.0])
     parser.add_argument("--samples", type=int, default=60)
     parser.add_argument("--skip", type=int, default=5, help="frame-gap curriculum value to sample with")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the table gives the median")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the table gives the median")
     parser.add_argument("overrides", nargs="*", metavar="KEY=value")
     return parser
 
@@ -57,12 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     torch.set_num_threads(1)
     results: dict[float, list[tuple[float, float]]] = {p: [] for p in args.probabilities}
-    for round_ in range(args.rounds):
+    for repeat in range(args.repeats):
         for probability in args.probabilities:
             overrides = [f"DATASETS.DAVIS.PATH={args.davis}", "DATASETS.SAMPLE_PROBABILITY=[0,1]",
                          f"DATASETS.PASTE_OBJECTS_PROBABILITY={probability}", *args.overrides]
             results[probability].append(measure(args.config, overrides, args.samples, args.skip))
-            print(f"round {round_ + 1}, probability {probability:g}: {results[probability][-1][0]:.1f} ms", flush=True)
+            print(f"repeat {repeat + 1}, probability {probability:g}: {results[probability][-1][0]:.1f} ms", flush=True)
     rows = ["| PASTE_OBJECTS_PROBABILITY | ms per sample (median) | selected objects per sample |", "|---|---|---|"]
     for probability, runs in results.items():
         rows.append(f"| {probability:g} | {statistics.median(r[0] for r in runs):.1f} | {runs[0][1]:.2f} |")
