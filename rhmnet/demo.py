@@ -663,8 +663,9 @@ def results_report(
     parts = {h.root: f" (training part: the {len(h.sequences)} sequences {', '.join(h.sequences)} held out)"
              for h in held_out}
     trained_on = "synthetic videos" + "".join(f" + {root.name}{parts.get(root, '')}" for root in davis_roots)
-    unseen = "".join(f"Rows '{h.single_set()}' and '{h.multi_set()}' are videos the model never saw.\n"
-                     for h in held_out)
+    shown = {r.evaluated_on for r in rows}
+    unseen = "".join(f"Rows '{name}' are videos the model never saw.\n"
+                     for h in held_out for name in (h.single_set(), h.multi_set()) if name in shown)
     return (
         f"# RHMNet demo\n\n{table}\n\n{unseen}"
         f"Trained on {trained_on}: {iterations} iterations at {iters_per_second:.2f} it/s.\n"
