@@ -23,6 +23,7 @@ from typing import Any, Optional
 import yaml
 
 from rhmnet.errors import RHMNetError
+from rhmnet.labels import MAX_OBJECTS
 
 
 def _find_config_dir() -> Path:
@@ -156,6 +157,11 @@ class DatasetsConfig:
     # weights instead of SAMPLE_PROBABILITY
     WARMUP_EPOCHS: int = 0
     WARMUP_SAMPLE_PROBABILITY: list[float] = field(default_factory=list)
+    # object pasting (not in the paper): this share of the video clips get objects cut out with their masks
+    # from other videos of the same dataset pasted in front (rhmnet.data.composition), up to
+    # PASTE_MAX_OBJECTS of them; needs the datasets' dense masks (Annotations)
+    PASTE_OBJECTS_PROBABILITY: float = 0.0
+    PASTE_MAX_OBJECTS: int = 2
     RESIZE_SHORT_SIDE: int = 480
     COCOS: CocoConfig = field(default_factory=CocoConfig)
     YTB: YtbConfig = field(default_factory=YtbConfig)
@@ -469,6 +475,14 @@ def check_values(cfg: Config) -> None:
             raise ConfigError(f"config key {key}: must be at least 1, got {value}")
     if cfg.TRAIN.NUM_WORKERS < 0:
         raise ConfigError(f"config key TRAIN.NUM_WORKERS: must be >= 0, got {cfg.TRAIN.NUM_WORKERS}")
+    paste = cfg.DATASETS.PASTE_OBJECTS_PROBABILITY
+    if not 0.0 <= paste <= 1.0:
+        raise ConfigError(f"config key DATASETS.PASTE_OBJECTS_PROBABILITY: must be in [0, 1], got {paste}")
+    if not 1 <= cfg.DATASETS.PASTE_MAX_OBJECTS <= MAX_OBJECTS - 1:
+        raise ConfigError(
+            f"config key DATASETS.PASTE_MAX_OBJECTS: must be in 1..{MAX_OBJECTS - 1} (a clip keeps one object of "
+            f"its own and holds at most {MAX_OBJECTS}), got {cfg.DATASETS.PASTE_MAX_OBJECTS}"
+        )
     crop = cfg.DATASETS.CROP_SIZE
     if len(crop) != 2 or any(int(s) < 16 for s in crop):
         raise ConfigError(f"config key DATASETS.CROP_SIZE: expected [height, width], each >= 16, got {crop}")

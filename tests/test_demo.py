@@ -7,6 +7,7 @@ import json
 import pytest
 
 from rhmnet import demo, load_model
+from rhmnet.data.io import read_image_set
 from rhmnet.dataprep.synthetic_videos import make_synthetic_dataset
 from tests.conftest import SHARED
 
@@ -91,3 +92,29 @@ def test_demo_learns_synthetic_video(full_demo_scores):
     model = full_demo_scores[(demo.SYNTHETIC_SET, demo.MODEL_ROW)]
     assert model > full_demo_scores[(demo.SYNTHETIC_SET, demo.DILATED_ROW)] + 0.1
     assert model >= 0.75
+
+
+def test_demo_holds_out_its_validation_split(tmp_path):
+    """--holdout: the prepared training root lacks the split's validation sequences, and the table has the
+    held-out single- and multi-object rows, each with both baselines."""
+    from rhmnet.dataprep.splits import davis_split
+
+    real = make_synthetic_dataset(tmp_path / "real", seed=1, num_train=10, num_val=1, size=(240, 320), frames=4,
+                                  layouts=("davis",))["davis"]
+    split = davis_split(real)
+    assert len(split.val) == 2
+    out = tmp_path / "demo"
+    status = demo.main(["--out", str(out), "--iters", "1", "--num-train", "2", "--num-val", "1", "--davis", str(real),
+                        "--shared", str(tmp_path / "no-shared"), "--holdout", *SMALL])
+    assert status == 0
+    prepared = (out / "data" / "davis-train" / "ImageSets" / "2017" / "train.txt").read_text().split()
+    assert prepared == [f"DAVIS-{name}" for name in split.train]
+    report = json.loads((out / "results.json").read_text())
+    rows = [(r["evaluated_on"], r["name"]) for r in report["rows"]]
+    methods = (demo.MODEL_ROW, demo.DILATED_ROW, demo.KNN_ROW)
+    assert rows[3:] == [(f"held-out {real.name}", m) for m in methods] + [
+        (f"held-out multi-object {real.name}", m) for m in methods]
+    assert report["held_out"] == {str(real.resolve()): list(split.val)}
+    assert "never saw" in (out / "results.md").read_text()
+    videos = read_image_set(out / "data" / f"multiobject-{real.name}" / "ImageSets" / "2017" / "val.txt")
+    assert sorted(v.split("+")[0] for v in videos) == list(split.val)
