@@ -1,0 +1,189 @@
+"""The studio in a real headless browser (Debian's chromium + chromedriver through Selenium): draw strokes
+with pointer events, propagate, export, check J of the exported masks, correct the worst frame, propagate
+and export again, and check that J did not drop.
+
+Skips with the reason when chromium, chromedriver or Selenium is absent (``.ci/run`` installs them).
+``RHMNET_STUDIO_SCREENSHOT=PATH`` also saves the final screenshot there (docs/images/studio.png).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from rhmnet.data.io import read_palette_png
+from rhmnet.evaluation.metrics import jaccard
+from tests.conftest import REPO
+from tests.studio.conftest import FRAMES
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"),
+    pytest.mark.skipif(CHROMEDRIVER is None, reason="chromedriver is not installed (apt-get install chromium-driver)"),
+]
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install 'rhmnet[test]')")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+WAIT = 45  # seconds for one propagation or export of 8 small frames on a busy machine
+
+
+@pytest.fixture
+def server(video_dir, studio_checkpoint, tmp_path):
+    """``python -m rhmnet.studio`` on the synthetic video; yields (URL, --out)."""
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    command = [sys.executable, "-m", "rhmnet.studio", "--frames", str(video_dir[0]), "--checkpoint",
+               str(studio_checkpoint), "--out", str(out), "--port", "0", "--device", "cpu", "--threads", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        url = ""
+        for line in process.stdout:
+            if line.startswith("http://127.0.0.1:"):
+                url = line.strip()
+                break
+        assert url, f"the studio printed no URL (exit status {process.poll()})"
+        yield url, out
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=900,760"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _draw(driver, points: list[tuple[float, float]], value: str, size: int = 6) -> None:
+    """A stroke through frame pixels ``points`` with the brush ``value`` (1..10 or bg), by pointer events."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    Select(driver.find_element(By.ID, "object-select")).select_by_value(value)
+    driver.execute_script(f"document.getElementById('brush-size').value = '{size}'")
+    canvas = driver.find_element(By.ID, "frame-canvas")
+    scale = canvas.rect["width"] / int(canvas.get_attribute("width"))
+    centre = (canvas.rect["width"] / 2, canvas.rect["height"] / 2)
+
+    def offset(point: tuple[float, float]) -> tuple[int, int]:
+        return round(point[0] * scale - centre[0]), round(point[1] * scale - centre[1])
+
+    chain = ActionChains(driver, duration=10).move_to_element_with_offset(canvas, *offset(points[0])).click_and_hold()
+    for point in points[1:]:
+        chain = chain.move_to_element_with_offset(canvas, *offset(point))
+    chain.release().perform()
+
+
+def _strokes_through(labels: np.ndarray) -> list[tuple[str, list[tuple[float, float]]]]:
+    """For each object of a label map, a horizontal stroke through its eroded core; two background strokes
+    along the borders."""
+    strokes = []
+    for obj in (1, 2):
+        core = cv2.erode((labels == obj).astype(np.uint8), np.ones((9, 9), np.uint8))
+        ys, xs = np.nonzero(core)
+        row = int(np.median(ys))
+        cols = xs[ys == row]
+        strokes.append((str(obj), [(float(cols.min()), float(row)), (float(cols.max()), float(row))]))
+    h, w = labels.shape
+    strokes.append(("bg", [(4.0, 4.0), (w - 5.0, 4.0)]))
+    strokes.append(("bg", [(4.0, h - 5.0), (w - 5.0, h - 5.0)]))
+    return strokes
+
+
+def _wait_state(driver, state: str, prefix: str) -> str:
+    status = driver.find_element(By.ID, "status")
+
+    def ready(_) -> bool:
+        return status.get_attribute("data-state") == state and status.text.startswith(prefix) or (
+            status.get_attribute("data-state") == "error")
+
+    WebDriverWait(driver, WAIT, poll_frequency=0.1).until(ready)
+    assert status.get_attribute("data-state") == state, status.text
+    return status.text
+
+
+def _export(driver, confirm: bool) -> None:
+    driver.find_element(By.ID, "export").click()
+    if confirm:
+        WebDriverWait(driver, WAIT).until(lambda d: _alert(d) is not None)
+        alert = driver.switch_to.alert
+        assert "already holds" in alert.text
+        alert.accept()
+    _wait_state(driver, "done", "exported")
+
+
+def _alert(driver):
+    try:
+        return driver.switch_to.alert
+    except Exception:  # noqa: BLE001 - no alert yet
+        return None
+
+
+def _frame_scores(out: Path, truth: np.ndarray) -> np.ndarray:
+    masks = sorted((out / "masks").glob("*.png"))
+    assert [p.stem for p in masks] == [f"f{t:02d}" for t in range(FRAMES)]
+    scores = []
+    for path, gt in zip(masks, truth):
+        pred = read_palette_png(path)
+        scores.append(np.mean([float(jaccard(gt == obj, pred == obj)) for obj in (1, 2)]))
+    return np.array(scores)
+
+
+def test_draw_propagate_correct_export_in_a_real_browser(server, browser, video_dir, tmp_path) -> None:
+    url, out = server
+    truth = video_dir[1]
+    start = time.time()
+    browser.get(url)
+    WebDriverWait(browser, WAIT).until(
+        lambda d: d.find_element(By.ID, "frame-slider").get_attribute("max") == str(FRAMES - 1))
+    for value, points in _strokes_through(truth[0]):
+        _draw(browser, points, value)
+    WebDriverWait(browser, WAIT).until(lambda d: d.execute_script("return strokes.length") == 4)
+    browser.find_element(By.ID, "propagate").click()
+    _wait_state(browser, "done", "propagated")
+    _export(browser, confirm=False)
+    first = _frame_scores(out, truth)
+    assert (out / "strokes.json").is_file() and list(out.glob("overlay.*"))
+
+    worst = int(np.argmin(first))
+    slider = browser.find_element(By.ID, "frame-slider")
+    slider.click()
+    browser.execute_script("arguments[0].value = '0'; arguments[0].dispatchEvent(new Event('input'))", slider)
+    from selenium.webdriver.common.keys import Keys
+
+    for _ in range(worst):
+        browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)
+    WebDriverWait(browser, WAIT).until(lambda d: d.find_element(By.ID, "frame-slider").get_attribute("value")
+                                      == str(worst))
+    for value, points in _strokes_through(truth[worst]):
+        _draw(browser, points, value)
+    WebDriverWait(browser, WAIT).until(lambda d: d.execute_script("return strokes.length") == 8)
+    browser.find_element(By.ID, "propagate").click()
+    _wait_state(browser, "done", "propagated")
+    _export(browser, confirm=True)
+    second = _frame_scores(out, truth)
+    screenshot = tmp_path / "studio.png"
+    browser.save_screenshot(str(screenshot))
+    if os.environ.get("RHMNET_STUDIO_SCREENSHOT"):
+        shutil.copy(screenshot, os.environ["RHMNET_STUDIO_SCREENSHOT"])
+    print(f"J per frame, first round {np.round(first, 3)} (mean {first.mean():.3f}); after correcting frame "
+          f"{worst}: {np.round(second, 3)} (mean {second.mean():.3f}); {time.time() - start:.1f} s")
+    assert second.mean() >= first.mean() - 1e-9
+    assert second[worst] >= first[worst]
