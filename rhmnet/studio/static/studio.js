@@ -221,7 +221,7 @@ async function exportResults(overwrite) {
   setStatus("working", "exporting");
   try {
     const result = await api("/api/export", { overwrite });
-    setStatus("done", `exported: ${result.masks}` + (result.overlay ? `, ${result.overlay}` : ""));
+    setStatus("done", `exported ${info.frames} masks` + (result.overlay ? " and the overlay" : "") + ` to ${info.out}`);
   } catch (e) {
     if (e.status === 409 && e.data.confirm && window.confirm(`${e.message}?`)) {
       busyExport = false;
@@ -325,11 +325,21 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
+function fitCanvas() {
+  // the frame as large as the window allows (strokes stay in frame pixels: see eventPoint)
+  const room = Math.max(200, window.innerHeight - canvas.getBoundingClientRect().top - 110);
+  const scale = Math.min((window.innerWidth - 24) / info.width, room / info.height);
+  canvas.style.width = `${Math.round(info.width * scale)}px`;
+  canvas.style.height = `${Math.round(info.height * scale)}px`;
+}
+
 async function start() {
   info = await api("/api/info");
   $("source").textContent = `${info.source}: ${info.frames} frames, ${info.width}x${info.height}; results in ${info.out}`;
   canvas.width = strokeLayer.width = info.width;
   canvas.height = strokeLayer.height = info.height;
+  fitCanvas();
+  window.addEventListener("resize", fitCanvas);
   slider.max = String(info.frames - 1);
   slider.addEventListener("input", () => showFrame(parseInt(slider.value, 10)));
   select.addEventListener("change", () => { setEraser(false); });
