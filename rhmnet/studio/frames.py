@@ -1,9 +1,10 @@
 """The studio's frames: random access to a folder of images or a video file, without keeping decoded
 full-resolution frames in memory.
 
-A folder's frames are read from disk when needed (each one checked once, at start-up). A video file is
-decoded once at start-up and each frame kept as JPEG bytes (quality 95; about 0.1 MB for 854x480), which is
-what the page shows and what the model decodes again: 1,000 frames take about 100 MB instead of 1.2 GB.
+Both are read once at start-up by the video driver's reader (an unreadable frame stops the start-up with
+its name). Then a folder's frames are read from disk when needed, and a video file's frames are kept as
+JPEG bytes (quality 95: roughly 0.1 MB for a natural 854x480 frame, 0.25 MB for noise), which is what the
+page shows and what the propagation decodes again: a 1,000-frame video takes 100-250 MB, not 1.2 GB.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rhmnet.data.io import read_frame_like, read_image
-from rhmnet.inference.driver import VideoIOError, frame_files
+from rhmnet.data.io import read_image
+from rhmnet.inference.driver import FrameSource, VideoIOError, frame_files
 
 JPEG_QUALITY = 95
 
@@ -34,53 +35,35 @@ def decode_jpeg(data: bytes) -> np.ndarray:
 
 
 class FrameStore:
-    """Frames ``0..len-1`` of one video: ``names`` (mask file names), ``size`` (h, w), :meth:`image` (RGB
-    uint8) and :meth:`jpeg` (for the page)."""
+    """Frames ``0..len-1`` of one video: ``names`` (mask file names), ``size`` (h, w), ``fps``, :meth:`image`
+    (RGB uint8) and :meth:`jpeg` (for the page). Frames are decoded once at start-up by the video driver's
+    reader (:class:`~rhmnet.inference.driver.FrameSource`), so an unreadable frame is an error naming it
+    before the page opens."""
 
     def __init__(self, path: str | Path, progress: bool = True) -> None:
         self.path = Path(path)
         self._files: list[Path] = []
         self._jpegs: list[bytes] = []
+        self.fps, total = 12.0, 0
         if self.path.is_dir():
             self._files = frame_files(self.path)
-            self.names = [p.stem for p in self._files]
-            first = read_image(self._files[0])
-            for index, file in enumerate(self._files[1:], start=1):  # an unreadable frame is an error now
-                read_frame_like(file, first.shape)
-                _progress(progress, "checking frames", index + 1, len(self._files))
-            self.fps = 12.0
+            source, total = FrameSource.from_paths(self._files), len(self._files)
         elif self.path.is_file():
-            first = self._decode_video(progress)
-            self.names = [f"{i:05d}" for i in range(len(self._jpegs))]
+            source = FrameSource.from_video(self.path)
+            fps, total = video_header(self.path)
+            self.fps = fps or self.fps
         else:
             raise VideoIOError(f"frames not found: {self.path}")
-        self.size: tuple[int, int] = first.shape[:2]
-
-    def _decode_video(self, progress: bool) -> np.ndarray:
-        capture = cv2.VideoCapture(str(self.path))
-        if not capture.isOpened():
-            raise VideoIOError(f"{self.path}: not a video OpenCV can open, nor a folder of frames")
-        try:
-            fps = capture.get(cv2.CAP_PROP_FPS)
-            self.fps = float(fps) if fps and fps > 0 else 12.0
-            total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or 0
-            first = None
-            while True:
-                ok, bgr = capture.read()
-                if not ok:
-                    break
-                image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                if first is None:
-                    first = image
-                elif image.shape != first.shape:
-                    raise VideoIOError(f"{self.path}: frame {len(self._jpegs)} has another size than the first")
-                self._jpegs.append(encode_jpeg(image))
-                _progress(progress, "decoding", len(self._jpegs), total)
-        finally:
-            capture.release()
-        if first is None:
-            raise VideoIOError(f"{self.path}: no frame could be decoded (not a video?)")
-        return first
+        self.names: list[str] = []
+        self.size: tuple[int, int] = (0, 0)
+        with source:
+            for frame in source:
+                if not self.names:
+                    self.size = frame.image.shape[:2]
+                self.names.append(frame.name)
+                if not self._files:
+                    self._jpegs.append(encode_jpeg(frame.image))
+                _progress(progress, "reading", len(self.names), total)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -101,6 +84,18 @@ class FrameStore:
     def folder(self) -> Path:
         """The folder the frames come from (a video file's folder)."""
         return self.path if self.path.is_dir() else self.path.parent
+
+
+def video_header(path: Path) -> tuple[float, int]:
+    """The frame rate and frame count a video file's header declares (0 where unknown)."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            return 0.0, 0
+        fps, count = capture.get(cv2.CAP_PROP_FPS), capture.get(cv2.CAP_PROP_FRAME_COUNT)
+    finally:
+        capture.release()
+    return (float(fps) if fps and fps > 0 else 0.0), max(int(count or 0), 0)
 
 
 def _progress(enabled: bool, what: str, done: int, total: int) -> None:

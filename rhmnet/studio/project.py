@@ -190,16 +190,15 @@ class Project:
             return self.stroke_state()
 
     def undo(self) -> dict[str, Any]:
-        with self._lock:
-            if self.strokes:
-                self.redo_stack.append(self.strokes.pop())
-                self._autosave()
-            return self.stroke_state()
+        return self._move_last(self.strokes, self.redo_stack)
 
     def redo(self) -> dict[str, Any]:
+        return self._move_last(self.redo_stack, self.strokes)
+
+    def _move_last(self, source: list[dict[str, Any]], target: list[dict[str, Any]]) -> dict[str, Any]:
         with self._lock:
-            if self.redo_stack:
-                self.strokes.append(self.redo_stack.pop())
+            if source:
+                target.append(source.pop())
                 self._autosave()
             return self.stroke_state()
 

@@ -219,7 +219,8 @@ def test_bad_input_is_one_clear_line(video_dir, studio_checkpoint, tmp_path, cap
     out = ["--out", str(tmp_path / "out"), "--port", "0"]
     text = tmp_path / "notes.txt"
     text.write_text("not a video")
-    assert "not a video" in _cli_error(capsys, ["--frames", str(text), "--checkpoint", str(studio_checkpoint), *out])
+    assert "cannot open video" in _cli_error(
+        capsys, ["--frames", str(text), "--checkpoint", str(studio_checkpoint), *out])
     assert "checkpoint not found" in _cli_error(
         capsys, ["--frames", str(folder), "--checkpoint", str(studio_checkpoint.parent / "x.pth"), *out])
     assert "not a readable checkpoint" in _cli_error(

@@ -99,7 +99,13 @@ def _wait_state(driver, state: str, prefix: str) -> str:
         return status.get_attribute("data-state") == state and status.text.startswith(prefix) or (
             status.get_attribute("data-state") == "error")
 
-    WebDriverWait(driver, WAIT, poll_frequency=0.1).until(ready)
+    from selenium.common.exceptions import TimeoutException
+
+    try:
+        WebDriverWait(driver, WAIT, poll_frequency=0.1).until(ready)
+    except TimeoutException:
+        raise AssertionError(f"waited {WAIT} s for {state!r} / {prefix!r}; #status shows "
+                             f"{status.get_attribute('data-state')!r} / {status.text!r}") from None
     assert status.get_attribute("data-state") == state, status.text
     return status.text
 
@@ -128,40 +134,39 @@ def _frame_scores(out: Path, truth: np.ndarray) -> np.ndarray:
     return np.array([float(jaccard(gt == 1, read_palette_png(path) == 1)) for path, gt in zip(masks, truth)])
 
 
+def _round(driver, labels: np.ndarray, strokes_before: int, out: Path, truth: np.ndarray) -> np.ndarray:
+    """Strokes through the object and along the borders of the shown frame, Propagate, Export (confirming
+    the overwrite after the first round); J per frame of the exported masks."""
+    strokes = stroke_lines(labels, (1,))
+    for value, points in strokes:
+        _draw(driver, points, value)
+    WebDriverWait(driver, WAIT).until(lambda d: d.execute_script("return strokes.length")
+                                      == strokes_before + len(strokes))
+    driver.find_element(By.ID, "propagate").click()
+    _wait_state(driver, "done", "propagated")
+    _export(driver, confirm=strokes_before > 0)
+    return _frame_scores(out, truth)
+
+
 def test_draw_propagate_correct_export_in_a_real_browser(server, browser, one_object_dir, tmp_path) -> None:
+    from selenium.webdriver.common.keys import Keys
+
     url, out = server
     truth = one_object_dir[1]
     start = time.time()
     browser.get(url)
     WebDriverWait(browser, WAIT).until(
         lambda d: d.find_element(By.ID, "frame-slider").get_attribute("max") == str(len(truth) - 1))
-    for value, points in stroke_lines(truth[0], (1,)):
-        _draw(browser, points, value)
-    WebDriverWait(browser, WAIT).until(lambda d: d.execute_script("return strokes.length") == 3)
-    browser.find_element(By.ID, "propagate").click()
-    _wait_state(browser, "done", "propagated")
-    _export(browser, confirm=False)
-    first = _frame_scores(out, truth)
+    first = _round(browser, truth[0], 0, out, truth)
     assert (out / "strokes.json").is_file() and list(out.glob("overlay.*"))
     assert first.mean() > 0.7, f"J per frame {np.round(first, 3)}: the trained model should segment this video"
 
     worst = int(np.argmin(first))
-    slider = browser.find_element(By.ID, "frame-slider")
-    slider.click()
-    browser.execute_script("arguments[0].value = '0'; arguments[0].dispatchEvent(new Event('input'))", slider)
-    from selenium.webdriver.common.keys import Keys
-
-    for _ in range(worst):
+    for _ in range(worst):  # from frame 0 to the worst frame with the arrow key
         browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)
     WebDriverWait(browser, WAIT).until(lambda d: d.find_element(By.ID, "frame-slider").get_attribute("value")
                                       == str(worst))
-    for value, points in stroke_lines(truth[worst], (1,)):
-        _draw(browser, points, value)
-    WebDriverWait(browser, WAIT).until(lambda d: d.execute_script("return strokes.length") == 6)
-    browser.find_element(By.ID, "propagate").click()
-    _wait_state(browser, "done", "propagated")
-    _export(browser, confirm=True)
-    second = _frame_scores(out, truth)
+    second = _round(browser, truth[worst], 3, out, truth)
     exported = json.loads((out / "strokes.json").read_text())["strokes"]
     assert sorted({s["frame"] for s in exported}) == sorted({0, worst})  # the correction was propagated
     screenshot = tmp_path / "studio.png"

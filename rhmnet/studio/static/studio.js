@@ -22,6 +22,7 @@ let maskRevision = -1;
 let revisions = [];
 let wantedJob = 0;        // the job our last Propagate click started
 let busyExport = false;
+let lastSeen = "";        // the propagation status last shown
 let playing = null;
 let opacity = 0.5;
 let lastOpacity = 0.5;
@@ -239,7 +240,9 @@ async function poll() {
       const s = await api("/api/status");
       revisions = s.revisions;
       const ours = s.job >= wantedJob && !busyExport;
-      if (ours && s.job > 0) {
+      const seen = `${s.job}/${s.state}/${s.done}`;  // show a propagation's progress only when it changes,
+      if (ours && s.job > 0 && seen !== lastSeen) {   // so that e.g. an export's message stays
+        lastSeen = seen;
         const bar = s.total ? (100 * s.done) / s.total : 0;
         $("progress-bar").style.width = `${bar}%`;
         if (s.state === "working") setStatus("working", `propagating: ${s.done} / ${s.total} frames`);
