@@ -128,6 +128,7 @@ class Project:
         self.segmenter = segmenter
         self.out = out
         self._lock = threading.RLock()
+        self._starting = threading.Lock()
         self.strokes: list[dict[str, Any]] = []
         self.redo_stack: list[dict[str, Any]] = []
         self.masks: list[Optional[bytes]] = [None] * len(frames)
@@ -221,15 +222,16 @@ class Project:
         scribbles, newest = self.scribbles()
         if not any(int(m[(m >= 1) & (m <= MAX_OBJECTS)].size) for m in scribbles.values()):
             raise StudioError("draw a stroke with an object brush (1-10) first")
-        self._stop_running()
-        with self._lock:
-            self.job += 1
-            self.state, self.message, self.done, self.total = "working", "", 0, len(self.frames)
-            job = self.job
-            self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(job, scribbles, newest, self._cancel),
-                                        name="rhmnet-studio-propagate", daemon=True)
-        self._thread.start()
+        with self._starting:  # two Propagate requests at once: one worker after the other, never two
+            self._stop_running()
+            with self._lock:
+                self.job += 1
+                self.state, self.message, self.done, self.total = "working", "", 0, len(self.frames)
+                job = self.job
+                self._cancel = threading.Event()
+            self._thread = threading.Thread(target=self._run, args=(job, scribbles, newest, self._cancel),
+                                            name="rhmnet-studio-propagate", daemon=True)
+            self._thread.start()
         return job
 
     def _stop_running(self) -> None:
@@ -272,7 +274,8 @@ class Project:
             return self.masks[index]
 
     def close(self) -> None:
-        self._stop_running()
+        with self._starting:
+            self._stop_running()
 
     # -- export --------------------------------------------------------------------------------------
     def existing_results(self) -> list[str]:

@@ -1,6 +1,7 @@
 """``rhmnet-studio``: draw scribbles on your own video in the browser, propagate, correct, export.
 
     rhmnet-studio --frames VIDEO_FILE_OR_FOLDER --checkpoint CK [--out DIR] [--port N] [--host 127.0.0.1]
+                  [--config NAME] [KEY=VALUE ...]
 
 Serves a local page (plain HTML, JavaScript and canvas) and prints its URL with a random token on a line
 of its own; every request must carry the token (the URL's ``?token=``, then a cookie or the
@@ -155,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", default=None, help="config name/path (default: from the checkpoint)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: the idle cores)")
+    parser.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
     return parser
 
 
@@ -216,8 +218,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         apply_threads(args.threads)
         device = select_device(args.device)
-        config = load_config(args.config) if args.config else None
-        model = load_checkpoint(Path(args.checkpoint), config, device)
+        config = load_config(args.config, args.overrides) if args.config else None
+        model = load_checkpoint(Path(args.checkpoint), config, device, args.overrides)
         frames = FrameStore(frames_path)
         out.mkdir(parents=True, exist_ok=True)
         project = Project(frames, make_segmenter(model, model.cfg), out, strokes)
@@ -233,13 +235,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     return 0
 
 
-def load_checkpoint(path: Path, config: Any, device: Any) -> Any:
-    """``load_model``; a file torch cannot load is reported in one line (torch's own explanation spans
-    several)."""
+def load_checkpoint(path: Path, config: Any, device: Any, overrides: Optional[list[str]] = None) -> Any:
+    """``load_model`` (ours, the authors' or the demo's checkpoints); a file torch cannot load is reported in
+    one line (torch's own explanation spans several)."""
     from rhmnet.model_io import CheckpointError, load_model
 
     try:
-        return load_model(path, config=config, device=device)
+        return load_model(path, config=config, device=device, overrides=overrides)
     except CheckpointError as exc:
         lines = str(exc).splitlines()
         if len(lines) > 1 and "not a readable checkpoint" in lines[0]:

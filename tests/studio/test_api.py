@@ -265,3 +265,31 @@ def test_frames_of_a_video_file_are_kept_encoded(tmp_path) -> None:
     assert all(isinstance(j, bytes) for j in store._jpegs)  # no decoded frame is kept
     assert np.abs(store.image(2).astype(int) - frames[2]).mean() < 12  # MJPG + JPEG: close, not exact
     assert torch.is_tensor(torch.from_numpy(store.image(4)))
+
+
+def test_the_authors_checkpoint_format_loads(studio_checkpoint, tmp_path) -> None:
+    """``--config video_training KEY=VALUE ...`` with a file in the authors' {'epoch', 'state_dict'} layout."""
+    from rhmnet.config import load_config
+    from rhmnet.model_io import ours_to_author
+    from rhmnet.studio.server import build_parser, load_checkpoint
+    from tests.conftest import TINY_OVERRIDES
+
+    state = torch.load(studio_checkpoint, weights_only=True)["model"]
+    authors = tmp_path / "pretrain_checkpoint_3.pth.tar"
+    torch.save({"epoch": 3, "state_dict": {ours_to_author(k): v for k, v in state.items()}}, authors)
+    args = build_parser().parse_args(["--frames", "f", "--checkpoint", str(authors), "--config", "video_training",
+                                      *TINY_OVERRIDES])
+    assert args.overrides == TINY_OVERRIDES
+    model = load_checkpoint(authors, load_config(args.config, args.overrides), "cpu", args.overrides)
+    assert torch.equal(model.state_dict()["bottleneck.0.weight"], state["bottleneck.0.weight"])
+
+
+def test_a_second_propagate_replaces_the_first(studio) -> None:
+    client, project = studio
+    for stroke in (OBJECT_1, BACKGROUND):
+        client.post("/api/strokes", json=stroke)
+    first = client.post("/api/propagate").json()["job"]
+    second = client.post("/api/propagate").json()["job"]
+    assert second == first + 1
+    status = _wait_done(client, second)
+    assert status["state"] == "done" and status["done"] == 8 and all(m is not None for m in project.masks)
