@@ -6,7 +6,7 @@ so every frame is segmented once, from its **nearest annotated frame** (at equal
 one, i.e. its forward pass); an annotated frame keeps the result of its own forward pass. The
 scribble-level memory of every pass holds the strokes of **all** annotated frames: the starting frame's
 as the initial scribble, the others through :meth:`VideoSegmenter.scribble_memory`. The result is a
-function of the strokes alone: a new round of strokes re-runs every pass, and replaces each frame's mask
+function of the strokes alone: after new strokes every pass runs again, and replaces each frame's mask
 as its pass reaches it. With one annotated frame this is exactly the one-scribble run (frame 0: forward
 only; frame k: forward to the end and backward to frame 0, as ``eval_davis.py`` does).
 """

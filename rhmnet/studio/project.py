@@ -7,7 +7,7 @@ rename), so a reload or a restart of the server with the same ``--out`` continue
 
 ``propagate`` segments the video in a background thread from every frame that has strokes
 (:func:`rhmnet.inference.annotated.segment_annotated`), newest annotated frame first; masks are kept in
-memory as PNG bytes and replace the previous round's frame by frame. Nothing is written to disk until
+memory as PNG bytes and replace the previous propagation's frame by frame. Nothing is written to disk until
 ``export``, which builds its files in a temporary folder inside ``--out`` and renames them into place.
 """
 
