@@ -378,25 +378,6 @@ class VideoSegmenter:
         self.valid[0, rows] = 1
 
     @torch.no_grad()
-    def scribble_memory(
-        self, frame: Frame, scribble: Union[np.ndarray, torch.Tensor], num_objects: int
-    ) -> ScribbleMemory:
-        """Scribble-level entries of an annotated frame (``num_objects`` slots; its strokes may label some
-        objects, or only background), for ``initialize(..., other_scribbles=...)`` of this video: call it
-        before ``initialize`` (it sets the video's frame geometry). Leaves the memory and the kept features
-        alone."""
-        if not 1 <= num_objects <= MAX_OBJECTS:
-            raise InferenceError(f"num_objects must lie in 1..{MAX_OBJECTS}, got {num_objects}")
-        image = normalise_frame(frame, self.normalisation, self.device, self.dtype)
-        self._set_geometry(image)
-        onehot = self._prepare_scribble(scribble)
-        x = pad(self._to_work_size(image), self.padding)
-        with self._autocast():
-            feats = self._encode_fn(x)
-            entries = self.model.initial_entries(feats, onehot, num_objects, self.settings.USING_INITIAL_BG)
-        return ScribbleMemory(entries, num_objects)
-
-    @torch.no_grad()
     def step(self, frame: Frame, frame_num: Optional[int] = None, with_reliable: bool = False) -> FrameResult:
         """Segment the next frame (``frame_num`` defaults to a running counter from 0).
 
@@ -422,6 +403,25 @@ class VideoSegmenter:
             parts = self._to_frame_size(crop(parts, self.padding))
             reliable = (parts[:-1], parts[-1:])
         return FrameResult(used, unused, reliable, frame_num)
+
+    @torch.no_grad()
+    def scribble_memory(
+        self, frame: Frame, scribble: Union[np.ndarray, torch.Tensor], num_objects: int
+    ) -> ScribbleMemory:
+        """Scribble-level entries of an annotated frame (``num_objects`` slots; its strokes may label some
+        objects, or only background), for ``initialize(..., other_scribbles=...)`` of this video: call it
+        before ``initialize`` (it sets the video's frame geometry). Leaves the memory and the kept features
+        alone."""
+        if not 1 <= num_objects <= MAX_OBJECTS:
+            raise InferenceError(f"num_objects must lie in 1..{MAX_OBJECTS}, got {num_objects}")
+        image = normalise_frame(frame, self.normalisation, self.device, self.dtype)
+        self._set_geometry(image)
+        onehot = self._prepare_scribble(scribble)
+        x = pad(self._to_work_size(image), self.padding)
+        with self._autocast():
+            feats = self._encode_fn(x)
+            entries = self.model.initial_entries(feats, onehot, num_objects, self.settings.USING_INITIAL_BG)
+        return ScribbleMemory(entries, num_objects)
 
 
 def compiled_encoder(model: RHMNet, device: torch.device) -> Callable[[torch.Tensor], FrameFeatures]:
