@@ -92,6 +92,8 @@ def instrument(model: rhmnet.RHMNet, timer: ExclusiveTimer) -> None:
     model._attach_prediction = timer.wrap("memory update", model._attach_prediction)
     model.mask_entries = timer.wrap("memory update", model.mask_entries)
     rhmnet_module.foreground_probability = timer.wrap("upsampling", rhmnet_module.foreground_probability)
+    if hasattr(rhmnet_module, "adapt_heads"):  # the heads' adapters run together (not through head.adapt)
+        rhmnet_module.adapt_heads = timer.wrap("head adapters", rhmnet_module.adapt_heads)
     rhmnet.model.memory.MemoryBank.key_value = timer.wrap("memory read", rhmnet.model.memory.MemoryBank.key_value)
     rhmnet.model.memory.MemoryBank.update = timer.wrap("memory update", rhmnet.model.memory.MemoryBank.update)
     session_module.crop = timer.wrap("upsampling", session_module.crop)
