@@ -1,7 +1,8 @@
 """Old against new code, side by side: two worker processes step alternately through the same frames.
 
     python scripts/benchmark_paired.py --baseline REF [--frames 25] [--objects 1 2 3] [--threads 2]
-        [--checkpoint CKPT] [--video DIR --mask PNG | --synthetic] [--compete] [--check]
+        [--checkpoint CKPT] [--video DIR --mask PNG | --synthetic [--size WxH]] [--compete] [--check]
+        [KEY=VALUE ...]
 
 The baseline commit ``REF`` is exported (``git archive``) into a temporary folder; the new code is this
 working tree. Each worker imports its own copy of ``rhmnet``, builds the same model (``--checkpoint``, or
@@ -27,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -37,7 +37,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-from benchmark_model import synthetic_scribble, synthetic_video
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchmark_model import machine, synthetic_scribble, synthetic_video  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_BLACKSWAN = ROOT.parent / "shared" / "data" / "davis-sample"
@@ -81,10 +84,10 @@ def worker(args: argparse.Namespace) -> None:
     from rhmnet.inference import VideoSegmenter
 
     if args.checkpoint:
-        model = rhmnet.load_model(args.checkpoint, "video_training")
+        model = rhmnet.load_model(args.checkpoint, "video_training", overrides=args.overrides)
     else:
         torch.manual_seed(0)
-        cfg = rhmnet.load_config("video_training", ["MODEL.BACKBONE.PRETRAINED=false"])
+        cfg = rhmnet.load_config("video_training", ["MODEL.BACKBONE.PRETRAINED=false", *args.overrides])
         model = rhmnet.build_model(cfg, torch.device("cpu"))
     checksum = float(sum(p.double().sum() for p in model.state_dict().values() if p.is_floating_point()))
     reply({"rhmnet": rhmnet.__file__, "torch": torch.__version__, "weights": checksum})
@@ -115,7 +118,7 @@ def worker(args: argparse.Namespace) -> None:
 def load_frames(cmd: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     if cmd["video_dir"]:
         return davis_video(Path(cmd["video_dir"]), Path(cmd["mask"]), cmd["frames"], cmd["objects"])
-    return synthetic_video(cmd["frames"], cmd["objects"])
+    return synthetic_video(cmd["frames"], cmd["objects"], *cmd["size"])
 
 
 def reply(message: dict[str, Any]) -> None:
@@ -126,11 +129,11 @@ def reply(message: dict[str, Any]) -> None:
 class Worker:
     """A worker process running the code in ``code_dir``."""
 
-    def __init__(self, name: str, code_dir: Path, checkpoint: Optional[str]) -> None:
+    def __init__(self, name: str, code_dir: Path, checkpoint: Optional[str], overrides: list[str]) -> None:
         self.name = name
-        command = [sys.executable, str(Path(__file__).resolve()), "--worker"]
+        command = [sys.executable, str(Path(__file__).resolve()), "--worker", *overrides]
         if checkpoint:
-            command += ["--checkpoint", checkpoint]
+            command += ["--checkpoint", str(Path(checkpoint).resolve())]
         env = {**os.environ, "PYTHONPATH": str(code_dir)}
         self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
                                      cwd=str(code_dir))
@@ -169,23 +172,6 @@ def export_ref(ref: str, dest: Path) -> str:
     return commit
 
 
-def machine() -> str:
-    """CPU model, cores, torch version and load average (what the absolute numbers depend on)."""
-    import torch
-
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = "/".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return f"{model}, {cores} usable cores, torch {torch.__version__}, load average {load}"
-
-
 def start_competitor() -> subprocess.Popen:
     """A CPU-bound process pinned to the last usable core."""
     proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -222,7 +208,8 @@ def run(args: argparse.Namespace) -> None:
         commit = export_ref(args.baseline, base_dir)
         head = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
                               capture_output=True, text=True).stdout.strip()
-        workers = [Worker("old", base_dir, args.checkpoint), Worker("new", ROOT, args.checkpoint)]
+        codes = {"old": base_dir, "new": ROOT}
+        workers = [Worker(name, code, args.checkpoint, args.overrides) for name, code in codes.items()]
         competitor = start_competitor() if args.compete else None
         try:
             if workers[0].info["weights"] != workers[1].info["weights"]:
@@ -230,7 +217,8 @@ def run(args: argparse.Namespace) -> None:
                       f"{workers[1].info['weights']})")
             print(f"machine: {machine()}")
             print(f"old: {commit[:10]} ({workers[0].info['rhmnet']}); new: {head} ({workers[1].info['rhmnet']})")
-            frames_text = f"{video_dir.name if video_dir else 'synthetic'} 854x480, {args.frames - 1} timed frames"
+            size = "854x480" if video_dir else "x".join(str(v) for v in args.size[::-1])
+            frames_text = f"{video_dir.name if video_dir else 'synthetic'} {size}, {args.frames - 1} timed frames"
             print(f"frames: {frames_text}; {'a busy process on one core' if competitor else 'no competing process'}")
             rows = [measure(workers, objects, threads, args, video_dir, mask, Path(tmp))
                     for threads in args.threads for objects in args.objects]
@@ -247,7 +235,8 @@ def measure(workers: list[Worker], objects: int, threads: int, args: argparse.Na
             video_dir: Optional[Path], mask: Optional[Path], tmp: Path) -> dict[str, Any]:
     """Both workers through one video, alternating frame by frame."""
     setup = {"cmd": "video", "objects": objects, "threads": threads, "frames": args.frames,
-             "video_dir": str(video_dir) if video_dir else None, "mask": str(mask) if mask else None}
+             "video_dir": str(video_dir) if video_dir else None, "mask": str(mask) if mask else None,
+             "size": args.size}
     for w in workers:
         w.ask(setup)
     times: dict[str, list[float]] = {"old": [], "new": []}
@@ -297,6 +286,17 @@ def print_table(rows: list[dict[str, Any]], check: bool) -> None:
         print(line)
 
 
+def frame_size(text: str) -> tuple[int, int]:
+    """``WxH`` -> ``(H, W)``."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    if min(width, height) < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
+    return height, width
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", default="HEAD", help="git ref of the old code (default: HEAD)")
@@ -309,7 +309,10 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--synthetic", action="store_true", help="synthetic frames instead of blackswan")
     parser.add_argument("--compete", action="store_true", help="a busy process on one core meanwhile")
     parser.add_argument("--check", action="store_true", help="compare the outputs frame by frame")
+    parser.add_argument("--size", type=frame_size, default=(480, 854), metavar="WxH",
+                        help="synthetic frame size (default 854x480)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides (both)")
     args = parser.parse_args(argv)
     if args.worker:
         worker(args)
