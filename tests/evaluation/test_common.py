@@ -126,3 +126,14 @@ def test_cpu_times_parse_proc_stat(tmp_path) -> None:
     stat.write_text("cpu  9 9 9 9 9 9 9 9 0 0\ncpu0 10 1 5 100 4 0 2 0 0 0\ncpu1 1 0 1 7 0 0 0 0 0 0\nintr 5\n")
     assert read_cpu_times(str(stat)) == {0: (122, 104), 1: (9, 7)}
     assert read_cpu_times(str(tmp_path / "missing")) == {}
+
+
+def test_demo_threads_default_is_deterministic_and_auto_is_opt_in() -> None:
+    from rhmnet.demo import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args([]).threads is None  # torch's own count, not the machine's load
+    assert parser.parse_args(["--threads", "auto"]).threads == "auto"
+    assert parser.parse_args(["--threads", "1"]).threads == 1
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--threads", "0"])
