@@ -88,6 +88,9 @@ def conv2d(
     return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
 
 
+_HAS_FUSED_CONV = hasattr(torch.ops.mkldnn, "_convolution_pointwise")  # oneDNN's fused op (private, CPU builds)
+
+
 def fused_conv_available(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether :func:`fused_conv2d` can run: float32 on CPU with oneDNN, no autocast, no gradient."""
     return (
@@ -95,6 +98,7 @@ def fused_conv_available(x: torch.Tensor, weight: torch.Tensor) -> bool:
         and x.dtype == torch.float32
         and weight.dtype == torch.float32
         and not torch.is_grad_enabled()
+        and _HAS_FUSED_CONV
         and torch.backends.mkldnn.is_available()
         and torch.backends.mkldnn.enabled
         and not torch.is_autocast_enabled("cpu")
