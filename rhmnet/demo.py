@@ -1,6 +1,6 @@
 """A demo that learns to segment real video on a CPU, with no downloads:
 
-    python -m rhmnet.demo [--out outputs/demo] [--davis PATH ...] [--iters N] [--threads T] [--holdout]
+    python -m rhmnet.demo [--out outputs/demo] [--davis PATH ...] [--iters N] [--threads N|auto] [--holdout]
 
 1. builds a synthetic scribble-VOS dataset (moving textured shapes; DAVIS and YouTube-VOS layouts) and
    prepares every DAVIS-layout training root given with ``--davis`` (default: ``../shared/data/davis16-train``
@@ -64,7 +64,7 @@ from rhmnet.engine.cli import setup_logging
 from rhmnet.engine.distributed import init_distributed
 from rhmnet.engine.trainer import RunOptions, run_training
 from rhmnet.errors import run_cli
-from rhmnet.evaluation.common import apply_threads
+from rhmnet.evaluation.common import add_threads_argument, apply_threads
 from rhmnet.evaluation.davis import evaluate_results
 from rhmnet.inference import VideoSegmenter
 from rhmnet.inference.driver import FrameSource, PaletteWriter
@@ -525,7 +525,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, device_help: str) -> None
     training data (``--davis``, the synthetic videos) and where the DAVIS sample is."""
     parser.add_argument("--config", default="lite", help="config to train (default: configs/lite.yaml)")
     parser.add_argument("--device", default="cpu", help=device_help)
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: the idle cores)")
+    add_threads_argument(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--davis",

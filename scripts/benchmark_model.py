@@ -4,11 +4,10 @@
         [--config NAME] [--checkpoint CKPT] [--threads N] [--precision fp32|bf16|fp16] [--compile] [KEY=VALUE ...]
 
 Each table gives ms per frame (model step only: no file I/O; median over the timed frames and over the
-"full memory" frames 18 on, when the memory lists of the default settings are full), frames per second,
-peak memory, and the ratio of the authors' median ms per frame to ours (> 1: we are faster). The
-authors' figures are fixed numbers measured once for this project (their tracker, same frames and
-checkpoint): on CPU on the project's 2-core machine with 2 threads (compare CPU rows only on that
-machine), on CUDA on an NVIDIA H100 with PyTorch defaults.
+"full memory" frames 18 on, when the memory lists of the default settings are full), frames per second
+and peak memory, and names the machine it was measured on (CPU model, usable cores, threads, torch
+version, load average; the GPU's name on CUDA). These are absolute times of this machine: to compare two
+versions of the code, run them side by side with ``scripts/benchmark_paired.py``.
 
 With no checkpoint a randomly initialised model of ``--config`` is used (speed does not depend on the
 weights); trailing ``KEY=VALUE`` overrides apply to the config (e.g. another backbone). Frame 0
@@ -18,8 +17,11 @@ weights); trailing ``KEY=VALUE`` overrides apply to the config (e.g. another bac
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import resource
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,11 +31,6 @@ from rhmnet.inference import VideoSegmenter
 from rhmnet.inference.session import PRECISIONS
 
 FULL_MEMORY_FRAME = 18
-# the authors' tracker, median ms per frame at 854x480 for 1, 2, 3 objects (see the module docstring)
-AUTHORS_MS = {
-    "cpu": ({1: 1662.0, 2: 3355.0, 3: 4277.0}, "authors' code on the project's 2-core CPU, 2 threads"),
-    "cuda": ({1: 15.6, 2: 20.7, 3: 23.9}, "authors' code on an NVIDIA H100, PyTorch defaults"),
-}
 
 
 def synthetic_video(frames: int, objects: int, height: int = 480, width: int = 854, seed: int = 0):
@@ -41,12 +38,17 @@ def synthetic_video(frames: int, objects: int, height: int = 480, width: int = 8
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 256, size=(frames, -(-height // 8), -(-width // 8), 3), dtype=np.uint8)
     video = base.repeat(8, axis=1).repeat(8, axis=2)[:, :height, :width]
+    return video, synthetic_scribble(objects, height, width)
+
+
+def synthetic_scribble(objects: int, height: int, width: int, first: int = 1) -> np.ndarray:
+    """One horizontal stroke per object (ids ``first..objects``) and a background stroke at the bottom."""
     scribble = np.zeros((height, width), np.uint8)
-    for o in range(objects):
+    for o in range(first - 1, objects):
         y = 60 + 120 * o
         scribble[y : y + 6, 100 + 50 * o : 400 + 50 * o] = o + 1
     scribble[height - 20 : height - 14, 50 : width - 50] = 11
-    return video, scribble
+    return scribble
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -87,36 +89,29 @@ def benchmark(segmenter: VideoSegmenter, objects: int, frames: int) -> dict[str,
     }
 
 
-def print_table(rows: list[dict[str, float]], device: torch.device, title: str, paper_model: bool) -> None:
-    """One table for one device, with the ratio to the authors' figures (only for the paper's model: the
-    authors' code runs no other)."""
-    authors, source = AUTHORS_MS.get(device.type, ({}, "")) if paper_model else ({}, "")
+def machine() -> str:
+    """CPU model, usable cores, torch version and load average: what absolute CPU times depend on."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = "/".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    return f"{model}, {cores} usable cores, torch {torch.__version__}, load average {load}"
+
+
+def print_table(rows: list[dict[str, float]], title: str, measured_on: str) -> None:
+    """One table for one device, with the machine it was measured on."""
     print(title)
-    print(f"{'objects':>7}  {'ms/frame':>9}  {'FPS':>6}  {'ms/frame, full memory':>21}  {'peak MB':>8}  "
-          f"{'authors ms':>10}  {'speed-up vs authors':>19}")
+    print(f"measured on: {measured_on}")
+    print(f"{'objects':>7}  {'ms/frame':>9}  {'FPS':>6}  {'ms/frame, full memory':>21}  {'peak MB':>8}")
     for r in rows:
-        ref = authors.get(int(r["objects"]))
-        ref_text = f"{ref:10.1f}" if ref else f"{'-':>10}"
-        ratio = f"{ref / r['full_ms']:18.2f}x" if ref and r["full_ms"] == r["full_ms"] else f"{'-':>19}"
-        print(f"{r['objects']:>7}  {r['ms']:9.1f}  {r['fps']:6.2f}  {r['full_ms']:21.1f}  {r['peak_mb']:8.0f}  "
-              f"{ref_text}  {ratio}")
-    if source:
-        print(f"authors ms: {source}, paper config (video_training); speed-up = authors ms / our full-memory ms "
-              f"(needs --frames > {FULL_MEMORY_FRAME})")
+        print(f"{r['objects']:>7}  {r['ms']:9.1f}  {r['fps']:6.2f}  {r['full_ms']:21.1f}  {r['peak_mb']:8.0f}")
     print()
-
-
-def is_paper_model(cfg: rhmnet.Config) -> bool:
-    """Whether ``cfg`` runs the paper's network at full resolution (what the authors' figures measure)."""
-    paper = rhmnet.load_config("video_training")
-    same = ("BACKBONE.NAME", "HIDDEN_DIM", "REFINE_LAYERS", "TRANSFORMER.NHEAD", "TRANSFORMER.DIM_FEEDFORWARD")
-
-    def get(model_cfg: object, dotted: str) -> object:
-        for part in dotted.split("."):
-            model_cfg = getattr(model_cfg, part)
-        return model_cfg
-
-    return all(get(cfg.MODEL, k) == get(paper.MODEL, k) for k in same) and cfg.TEST == paper.TEST
 
 
 def main() -> None:
@@ -151,9 +146,10 @@ def main() -> None:
         threads = f"CPU, {torch.get_num_threads()} threads"
         what = torch.cuda.get_device_name(device) if device.type == "cuda" else threads
         config = model.cfg.NAME + (f" with {' '.join(args.overrides)}" if args.overrides else "")
-        print_table(rows, device, f"RHMNet streaming inference ({config}, {args.precision}"
+        measured_on = f"{what}; {machine()}" if device.type == "cuda" else f"{machine()}, {threads}"
+        print_table(rows, f"RHMNet streaming inference ({config}, {args.precision}"
                     f"{', compiled' if args.compile else ''}), 854x480, {args.frames - 1} timed frames, {what}",
-                    paper_model=is_paper_model(model.cfg) and args.precision == "fp32")
+                    measured_on)
 
 
 if __name__ == "__main__":

@@ -75,12 +75,32 @@ def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile the frame encoder (CUDA: with CUDA graphs)"
     )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch CPU threads (default: the cores other processes are not keeping busy at start-up, at least 1)",
-    )
+    add_threads_argument(parser)
+
+
+THREADS_HELP = (
+    "torch CPU threads: a number, or 'auto' for the cores other processes are not keeping busy at start-up "
+    "(at least 1; depends on the machine's load, so results may vary between runs); default: torch's own "
+    "choice (OMP_NUM_THREADS, else all usable cores), the same whatever else the machine is doing"
+)
+
+
+def threads_option(text: str) -> int | str:
+    """``--threads`` value: a positive integer or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {count}")
+    return count
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    """``--threads N|auto`` (default None: torch's own thread count, independent of the machine's load)."""
+    parser.add_argument("--threads", type=threads_option, default=None, metavar="N|auto", help=THREADS_HELP)
 
 
 CPU_SAMPLE_SECONDS = 0.2  # how long auto_threads watches the cores
@@ -139,11 +159,18 @@ def auto_threads() -> int:
     return max(1, min(cores, int(cores - busy + 0.5)))
 
 
-def apply_threads(threads: int | None) -> int:
-    """Set torch's CPU thread count (``--threads``; None: :func:`auto_threads`); returns the count."""
-    if threads is not None and threads < 1:
-        raise ConfigError(f"--threads must be at least 1, got {threads}")
-    count = threads if threads is not None else auto_threads()
+def apply_threads(threads: int | str | None) -> int:
+    """Set torch's CPU thread count from ``--threads``: a count, ``"auto"`` (:func:`auto_threads`, opt-in:
+    it follows the machine's load at start-up) or None (torch's own choice, left unchanged: deterministic
+    for a machine, whatever else it is doing). Returns the count in effect."""
+    if threads is None:
+        return torch.get_num_threads()
+    if threads == "auto":
+        count = auto_threads()
+    elif isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1:
+        count = threads
+    else:
+        raise ConfigError(f"--threads must be a positive integer or 'auto', got {threads!r}")
     torch.set_num_threads(count)
     return count
 

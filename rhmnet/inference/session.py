@@ -312,7 +312,7 @@ class VideoSegmenter:
         return feats
 
     # -- public API -----------------------------------------------------------------------------------
-    @torch.no_grad()
+    @torch.inference_mode()
     def initialize(
         self,
         frame: Frame,
@@ -359,7 +359,7 @@ class VideoSegmenter:
         )
         self.frame_num = 0
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def add_objects(self, frame: Frame, scribble: Union[np.ndarray, torch.Tensor], object_ids: Sequence[int]) -> None:
         """Objects that first appear on ``frame``: rebuild their initial-scribble slots from this frame.
 
@@ -377,7 +377,7 @@ class VideoSegmenter:
             entry.replace_objects(new, rows)
         self.valid[0, rows] = 1
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def step(self, frame: Frame, frame_num: Optional[int] = None, with_reliable: bool = False) -> FrameResult:
         """Segment the next frame (``frame_num`` defaults to a running counter from 0).
 

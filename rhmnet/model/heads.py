@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rhmnet.labels import NUM_CHANNELS
-from rhmnet.model.backbone import conv_module
+from rhmnet.model.backbone import conv2d, conv_module
 
 PROB_EPS = 1e-7  # probabilities are clamped to [PROB_EPS, 1 - PROB_EPS] before taking log odds
 
@@ -69,6 +69,25 @@ class RefinementHead(nn.Module):
         x = F.interpolate(x, size=a4.shape[-2:], mode="bilinear", align_corners=True)
         x = F.relu_(self.conv_4x(_add_per_object(a4, x)))
         return conv_module(self.conv_out, x)
+
+
+def adapt_heads(heads: list[RefinementHead], backbone_feats: list[torch.Tensor]) -> list[list[torch.Tensor]]:
+    """:meth:`RefinementHead.adapt` of several heads, ``[head][level]``.
+
+    Without gradients (inference) the heads' adapters of one level run as a single convolution (their
+    weights concatenated; each output channel is computed as alone, so the values are the same): the
+    backbone feature is read once and the product is larger, which measured faster on CPU.
+    """
+    if torch.is_grad_enabled() or len(heads) < 2:
+        return [head.adapt(backbone_feats) for head in heads]
+    levels = []
+    for name, feat in zip(("adapter_4x", "adapter_8x", "adapter_16x"), backbone_feats):
+        convs = [getattr(head, name) for head in heads]
+        weight = torch.cat([c.weight for c in convs])
+        bias = torch.cat([c.bias for c in convs])
+        out = conv2d(feat, weight, bias)
+        levels.append(out.split([c.out_channels for c in convs], dim=1))
+    return [list(per_head) for per_head in zip(*levels)]
 
 
 def reliable_region_head(in_dim: int, hidden_dim: int, shortcut_dims: list[int]) -> RefinementHead:

@@ -14,7 +14,7 @@ from rhmnet.config import Config, ConfigError
 from rhmnet.labels import MAX_OBJECTS
 from rhmnet.model.backbone import build_backbone, conv_module
 from rhmnet.model.embeddings import LevelEmbeddings, PositionEmbedding
-from rhmnet.model.heads import mask_head, reliable_region_head, soft_aggregate, soft_aggregate_used
+from rhmnet.model.heads import adapt_heads, mask_head, reliable_region_head, soft_aggregate, soft_aggregate_used
 from rhmnet.model.matching import DecoderLayer
 from rhmnet.model.memory import MemoryBank, MemoryEntry
 from rhmnet.model.memory_encoder import attach, block_average, one_hot, similarity_labels
@@ -146,6 +146,7 @@ class RHMNet(nn.Module):
         self.mask_heads = nn.ModuleList(
             mask_head(m.HIDDEN_DIM, m.HIDDEN_DIM, dims, m.DECODER.OUT_DIM) for _ in range(num_mask_heads)
         )
+        self._position_cache: Optional[tuple[tuple, torch.Tensor]] = None  # (size and weights key, tokens)
 
     # -- inference preparation ------------------------------------------------------------------------
     def prepare_for_inference(self) -> RHMNet:
@@ -175,18 +176,32 @@ class RHMNet(nn.Module):
         backbone = self.backbone(images)
         conv, norm = self.bottleneck
         feat = norm(conv_module(conv, backbone[2]))
-        h, w = feat.shape[-2:]
-        pos = self.position_embedding(h, w)
-        if not self.use_pos_embedding:
-            pos = torch.zeros_like(pos)
+        reliable_adapted, *mask_adapted = adapt_heads([self.reliable_head, *self.mask_heads], backbone)
         return FrameFeatures(
             backbone=backbone,
             feat=feat,
             tokens=feat.flatten(2).transpose(1, 2),
-            pos=pos.flatten(2).transpose(1, 2),
-            reliable_adapted=self.reliable_head.adapt(backbone),
-            mask_adapted=[head.adapt(backbone) for head in self.mask_heads],
+            pos=self.position_tokens(*feat.shape[-2:]),
+            reliable_adapted=reliable_adapted,
+            mask_adapted=mask_adapted,
         )
+
+    def position_tokens(self, h: int, w: int) -> torch.Tensor:
+        """Position embedding tokens ``[1, hw, C]`` of an ``h x w`` feature map (zeros when disabled).
+
+        Without gradients (inference) the table is kept per size and reused while the embedding weights,
+        their device and dtype stay the same (any in-place change bumps the weights' version)."""
+        weights = (self.position_embedding.row_embed.weight, self.position_embedding.col_embed.weight)
+        key = (h, w, *((t.data_ptr(), t._version, t.dtype, t.device) for t in weights))
+        cached = self._position_cache
+        if cached is not None and cached[0] == key and not torch.is_grad_enabled():
+            return cached[1]
+        pos = self.position_embedding(h, w)
+        if not self.use_pos_embedding:
+            pos = torch.zeros_like(pos)
+        tokens = pos.flatten(2).transpose(1, 2)
+        self._position_cache = (key, tokens) if not torch.is_grad_enabled() else None
+        return tokens
 
     def initial_entries(
         self, feats: FrameFeatures, scribble: torch.Tensor, num_objects: int, with_background: bool = True
@@ -273,11 +288,19 @@ class RHMNet(nn.Module):
         with_bg: bool,
     ) -> torch.Tensor:
         """Attach a prediction, thresholded at its own resolution then block-averaged, to a candidate."""
+        return self._attach_labels(candidate, self._prediction_labels(prob, threshold, size), level, with_bg)
+
+    @staticmethod
+    def _prediction_labels(prob: torch.Tensor, threshold: float, size: tuple[int, int]) -> torch.Tensor:
+        """Probabilities thresholded at their own resolution, block-averaged to the token grid ``size``."""
         if threshold > 0:
             prob = prob * (prob > threshold).to(prob.dtype)
-        labels = block_average(prob, prob.shape[-1] // size[1])
+        return block_average(prob, prob.shape[-1] // size[1])
+
+    def _attach_labels(self, candidate: torch.Tensor, labels: torch.Tensor, level: int, with_bg: bool) -> torch.Tensor:
+        """Attach token-grid labels ``[B, K, h, w]`` to a candidate with the embeddings of ``level``."""
         e_obj, e_bg = self.level_embedding.level(level)
-        num_objects = candidate.shape[0] // prob.shape[0]
+        num_objects = candidate.shape[0] // labels.shape[0]
         return attach(candidate, labels, num_objects, e_obj, e_bg if with_bg else None)
 
     def mask_entries(
@@ -291,10 +314,11 @@ class RHMNet(nn.Module):
         final = out.mask_probs[-1]
         if self.detach_inter_frame:
             final = final.detach()
+        labels = self._prediction_labels(final, threshold, size)  # the same for every candidate
         entries = []
         for index, candidate in enumerate(out.mask_candidates):
             level = index + level_offset
-            entries.append(MemoryEntry(self._attach_prediction(candidate, final, threshold, size, level, True)))
+            entries.append(MemoryEntry(self._attach_labels(candidate, labels, level, True)))
         return entries
 
     # -- training forward ------------------------------------------------------------------------------

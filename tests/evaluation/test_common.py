@@ -56,10 +56,35 @@ def test_speed_options_reach_the_segmenter(tiny_model) -> None:
     saved = torch.get_num_threads()
     try:
         assert apply_threads(1) == 1 and torch.get_num_threads() == 1
+        assert apply_threads(None) == 1 and torch.get_num_threads() == 1  # the default leaves torch's count
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        assert 1 <= apply_threads(None) <= cores
-        with pytest.raises(ConfigError, match="--threads"):
-            apply_threads(0)
+        assert 1 <= apply_threads("auto") <= cores
+        for bad in (0, "2", "many"):
+            with pytest.raises(ConfigError, match="--threads"):
+                apply_threads(bad)
+    finally:
+        torch.set_num_threads(saved)
+    assert parser.parse_args(["--threads", "auto"]).threads == "auto"
+    assert parser.parse_args(["--threads", "3"]).threads == 3
+    for bad in ("0", "-1", "x"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--threads", bad])
+
+
+def test_default_threads_ignore_the_machines_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --threads the count does not depend on other processes (a seeded run is reproducible);
+    only --threads auto reads the load."""
+    from rhmnet.evaluation import common
+
+    def busy(*_args: object) -> float:
+        raise AssertionError("the load was read without --threads auto")
+
+    monkeypatch.setattr(common, "busy_cores_now", busy)
+    monkeypatch.setattr(common.os, "getloadavg", busy)
+    saved = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert common.apply_threads(None) == 2 and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(saved)
 
@@ -101,3 +126,14 @@ def test_cpu_times_parse_proc_stat(tmp_path) -> None:
     stat.write_text("cpu  9 9 9 9 9 9 9 9 0 0\ncpu0 10 1 5 100 4 0 2 0 0 0\ncpu1 1 0 1 7 0 0 0 0 0 0\nintr 5\n")
     assert read_cpu_times(str(stat)) == {0: (122, 104), 1: (9, 7)}
     assert read_cpu_times(str(tmp_path / "missing")) == {}
+
+
+def test_demo_threads_default_is_deterministic_and_auto_is_opt_in() -> None:
+    from rhmnet.demo import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args([]).threads is None  # torch's own count, not the machine's load
+    assert parser.parse_args(["--threads", "auto"]).threads == "auto"
+    assert parser.parse_args(["--threads", "1"]).threads == 1
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--threads", "0"])
