@@ -404,7 +404,7 @@ class VideoSegmenter:
             reliable = (parts[:-1], parts[-1:])
         return FrameResult(used, unused, reliable, frame_num)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def scribble_memory(
         self, frame: Frame, scribble: Union[np.ndarray, torch.Tensor], num_objects: int
     ) -> ScribbleMemory:
