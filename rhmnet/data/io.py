@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from rhmnet.errors import RHMNetError
+from rhmnet.guards import read_name_list
 from rhmnet.labels import BACKGROUND, remap_davis_eval_scribble, remap_ytb_eval_scribble
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -184,11 +185,12 @@ def list_files(folder: str | Path, suffixes: tuple[str, ...]) -> list[Path]:
 
 
 def read_image_set(path: str | Path) -> list[str]:
-    """Names listed one per line in an image-set file (DAVIS ``ImageSets/2017/train.txt``)."""
+    """Names listed one per line in an image-set file (DAVIS ``ImageSets/2017/train.txt``); each must be a
+    plain name (``guards.safe_name``: an error naming the file and the line otherwise)."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"missing image-set file: {path}")
-    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    names = read_name_list(path)
     if not names:
         raise DatasetError(f"empty image set: {path}")
     return names

@@ -38,6 +38,7 @@ from rhmnet.evaluation.common import (
     add_model_arguments,
     apply_threads,
     available_checkpoints,
+    check_model_arguments,
     config_from_args,
     config_label,
     load_checkpoint_model,
@@ -46,7 +47,7 @@ from rhmnet.evaluation.common import (
 )
 from rhmnet.evaluation.davis import EvaluationError
 from rhmnet.evaluation.speed import SpeedMeter, end_to_end_line
-from rhmnet.guards import prepare_output_dir, safe_name
+from rhmnet.guards import StagedOutput, check_output, safe_name
 from rhmnet.inference import VideoSegmenter
 from rhmnet.inference.driver import FrameSource, ObjectStart, PaletteWriter, VideoFrame, VideoRun, target_size
 from rhmnet.inference.driver import segment_video as run_video
@@ -223,11 +224,25 @@ def run_checkpoint(
     data: YtbDataset,
     videos: list[YtbVideo],
 ) -> Path:
-    """Segment the videos with one checkpoint; returns the output folder."""
-    out = options.output_folder(label)
-    if options.overwrite:  # no stale PNG of an earlier run may end up in the submission
-        for path in [*(out / "Annotations").rglob("*.png"), out / "submission.zip", out / "speed.csv"]:
-            path.unlink(missing_ok=True)
+    """Segment the videos with one checkpoint; returns the output folder. The results are written into a
+    hidden staging folder and replace an earlier run's folder (no stale PNG can end up in the submission)
+    only when all succeeded."""
+    final = options.output_folder(label)
+    with StagedOutput(final.parent, [final.name]) as stage:
+        _run_checkpoint(options, label, model, cfg, data, videos, stage / final.name, final)
+    return final
+
+
+def _run_checkpoint(
+    options: YtbRunOptions,
+    label: str,
+    model: torch.nn.Module,
+    cfg: Config,
+    data: YtbDataset,
+    videos: list[YtbVideo],
+    out: Path,
+    final: Path,
+) -> None:
     meter = SpeedMeter(next(model.parameters()).device)
     segmenter = make_segmenter(model, cfg, options.precision, options.compile)
     runs = [
@@ -235,7 +250,8 @@ def run_checkpoint(
         for video in tqdm(videos, desc=f"checkpoint {label}", unit="video", disable=not options.progress)
     ]
     if options.write_zip:
-        print(f"submission: {write_submission(out / 'Annotations', out / 'submission.zip')}")
+        written = write_submission(out / "Annotations", out / "submission.zip")
+        print(f"submission: {final / written.name}")
     print(meter.format())
     print(end_to_end_line(runs, meter))
     rows = meter.rows()
@@ -243,7 +259,6 @@ def run_checkpoint(
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -266,7 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_intermixed_args(argv)
+    parser = build_parser()
+    args = parser.parse_intermixed_args(argv)
+    check_model_arguments(parser, args)
     if args.size is not None and args.size < 16:
         raise EvaluationError(f"--size must be at least 16, got {args.size}")
     cfg = config_from_args(args)
@@ -281,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     options = YtbRunOptions.from_args(args)
     checkpoints = list(available_checkpoints(args))
     for label, _ in checkpoints:  # before any work: never mix into an earlier run's results
-        prepare_output_dir(options.output_folder(label), options.overwrite, "output folder")
+        check_output(options.output_folder(label), options.overwrite, what="output folder")
     for label, path in checkpoints:
         print(f"checkpoint: {path}")
         run_checkpoint(options, label, load_checkpoint_model(path, cfg, device), cfg, data, videos)
