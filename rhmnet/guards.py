@@ -224,7 +224,7 @@ class StagedOutput:
             raise _write_failed(self.folder, exc) from None
         moved: list[tuple[Path, Optional[Path]]] = []  # (result, its earlier version set aside)
         try:
-            for number, item in enumerate(self.items):
+            for number, item in enumerate(dict.fromkeys(self.items)):
                 new, old = stage / item, self.folder / item
                 backup = replaced / str(number) if old.exists() else None
                 if backup is not None:

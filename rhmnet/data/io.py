@@ -92,10 +92,19 @@ def read_frame_like(path: str | Path, shape: tuple[int, ...]) -> np.ndarray:
     return image
 
 
+LOSSY_FORMATS = ("JPEG", "MPO")  # compression noise would turn into label values (phantom objects)
+
+
 def read_label_map(path: str | Path) -> np.ndarray:
-    """A single-channel label file (scribble ``.bmp`` or palette/grey PNG) as uint8 [H, W] of raw values."""
+    """A single-channel label file (scribble ``.bmp`` or palette/grey PNG) as uint8 [H, W] of raw values.
+    A JPEG is refused whatever its name: its compression noise would become labels (e.g. a phantom object)."""
     path = Path(path)
     image = _open(path)
+    if image.format in LOSSY_FORMATS:
+        raise DatasetError(
+            f"{path}: a JPEG label image; lossy compression changes label values (noise would become objects). "
+            "Save scribbles and masks losslessly (PNG or BMP)"
+        )
     if image.mode not in ("P", "L"):
         raise DatasetError(
             f"{path}: expected a single-channel (palette or grey) label image, got mode {image.mode}"

@@ -22,8 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import zipfile
-from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -33,6 +32,7 @@ from tqdm import tqdm
 
 from rhmnet.config import Config
 from rhmnet.data.io import read_json, read_ytb_eval_scribble
+from rhmnet.data.youtube import YtbVideo, parse_meta
 from rhmnet.errors import run_cli
 from rhmnet.evaluation.common import (
     add_model_arguments,
@@ -47,7 +47,7 @@ from rhmnet.evaluation.common import (
 )
 from rhmnet.evaluation.davis import EvaluationError
 from rhmnet.evaluation.speed import SpeedMeter, end_to_end_line
-from rhmnet.guards import StagedOutput, check_output, safe_name
+from rhmnet.guards import StagedOutput, check_output
 from rhmnet.inference import VideoSegmenter
 from rhmnet.inference.driver import FrameSource, ObjectStart, PaletteWriter, VideoFrame, VideoRun, target_size
 from rhmnet.inference.driver import segment_video as run_video
@@ -57,61 +57,6 @@ __all__ = ["YtbDataset", "YtbVideo", "parse_meta", "target_size", "segment_video
 SPLITS = {"val": ("valid", "valid_scribbles"), "test": ("test", "test_init_scr")}
 
 
-@dataclass
-class YtbVideo:
-    """Listed frames of a video and, per frame, the objects whose first frame it is."""
-
-    name: str
-    frames: list[str]
-    num_objects: int
-    starts: dict[str, list[int]] = field(default_factory=dict)
-
-
-def parse_meta(meta: object, meta_path: Path) -> list[YtbVideo]:
-    """Videos of a YouTube-VOS ``meta.json`` (in file order), checked: video and frame names must be plain
-    names (they become paths), object ids integers >= 1, frames lists of strings."""
-    videos = meta.get("videos") if isinstance(meta, dict) else None
-    if not isinstance(videos, dict):
-        raise EvaluationError(f"{meta_path}: expected {{'videos': {{<video>: {{'objects': {{...}}}}}}}}")
-    if not videos:
-        raise EvaluationError(f"{meta_path}: lists no videos")
-    out = []
-    for name, info in videos.items():
-        safe_name(name, meta_path, "video name")
-        objects = info.get("objects") if isinstance(info, dict) else None
-        if not isinstance(objects, dict):
-            raise EvaluationError(
-                f"{meta_path}: video {name!r}: expected 'objects' to map object ids to {{'frames': [...]}}, "
-                f"got {type(objects).__name__}"
-            )
-        starts: dict[str, list[int]] = defaultdict(list)
-        frames: set[str] = set()
-        for key, obj in objects.items():
-            try:
-                obj_id = int(key)
-            except ValueError:
-                raise EvaluationError(
-                    f"{meta_path}: video {name!r} has a non-numeric object id {key!r}"
-                ) from None
-            if obj_id < 1:
-                raise EvaluationError(f"{meta_path}: video {name!r}: object id {key!r} must be at least 1")
-            listed = obj.get("frames") if isinstance(obj, dict) else None
-            if not isinstance(listed, list) or not all(isinstance(f, str) for f in listed):
-                raise EvaluationError(
-                    f"{meta_path}: object {key} of video {name!r}: expected {{'frames': [<frame name>, ...]}} "
-                    f"(a list of strings), got {obj!r:.80}"
-                )
-            if not listed:
-                raise EvaluationError(f"{meta_path}: object {key} of video {name!r} lists no frames")
-            for frame in listed:
-                safe_name(frame, meta_path, f"frame name of video {name!r}")
-            frames.update(listed)
-            starts[min(listed)].append(obj_id)
-        if not frames:
-            raise EvaluationError(f"{meta_path}: video {name!r} lists no objects")
-        ids = [i for group in starts.values() for i in group]
-        out.append(YtbVideo(name, sorted(frames), max(ids), {k: sorted(v) for k, v in starts.items()}))
-    return out
 
 
 class YtbDataset:

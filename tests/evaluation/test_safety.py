@@ -12,8 +12,8 @@ import torch
 
 import rhmnet
 from rhmnet.config import load_config
+from rhmnet.data.io import DatasetError
 from rhmnet.evaluation import davis_run, youtube
-from rhmnet.evaluation.davis import EvaluationError
 from rhmnet.evaluation.youtube import parse_meta
 from rhmnet.guards import UnsafeNameError
 from rhmnet.segment import cli as segment_cli
@@ -174,7 +174,7 @@ def test_ytb_video_names_cannot_leave_the_output_folder(ytb_root, tiny_checkpoin
     ],
 )
 def test_ytb_malformed_meta(videos, message):
-    with pytest.raises((EvaluationError, UnsafeNameError), match=message):
+    with pytest.raises((DatasetError, UnsafeNameError), match=message):
         parse_meta({"videos": videos}, Path("meta.json"))
 
 
