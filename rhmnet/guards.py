@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from types import TracebackType
 from typing import Optional
@@ -249,6 +250,35 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
         path.unlink()
+
+
+@contextmanager
+def replaced_on_success(folder: str | Path) -> Iterator[None]:
+    """For a run that writes straight into ``folder`` (whose outputs record their own paths): the earlier
+    contents are set aside in a hidden folder inside it for the block, removed when the block succeeds and
+    put back, after whatever the block wrote is removed, when it fails. Links are moved, never followed."""
+    folder = Path(folder)
+    entries = sorted(folder.iterdir()) if folder.is_dir() else []
+    if not entries:
+        yield
+        return
+    try:
+        aside = Path(tempfile.mkdtemp(prefix=".previous-", dir=folder))
+        for path in entries:
+            os.replace(path, aside / path.name)
+    except OSError as exc:
+        raise _write_failed(folder, exc) from None
+    try:
+        yield
+    except BaseException:
+        for path in folder.iterdir():
+            if path != aside:
+                _remove(path)
+        for path in aside.iterdir():
+            os.replace(path, folder / path.name)
+        aside.rmdir()
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def replace_file(path: str | Path, write: Callable[[Path], None]) -> Path:
