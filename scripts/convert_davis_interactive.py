@@ -72,6 +72,8 @@ def expand_inputs(inputs: list[Path]) -> list[Path]:
     """JSON files given directly or found (recursively) under given folders, sorted."""
     files: list[Path] = []
     for item in inputs:
+        if not item.exists():
+            raise DatasetError(f"{item}: no such file or folder")
         files += sorted(item.rglob("*.json")) if item.is_dir() else [item]
     return files
 
