@@ -363,20 +363,12 @@ def run_checkpoint(
     written into a hidden staging folder and replaces an earlier run's results only when all succeeded."""
     save = Path(options.save_path)
     with StagedOutput(save, output_items(options, label, sets)) as stage:
-        _run_checkpoint(options, label, model, cfg, root, sequences, sets, stage, save)
+        _segment_and_report(options, label, model, cfg, root, sequences, sets, stage)
 
 
-def _run_checkpoint(
-    options: DavisRunOptions,
-    label: str,
-    model: torch.nn.Module,
-    cfg: Config,
-    root: Path,
-    sequences: list[DavisSequence],
-    sets: list[tuple[str, Path | None]],
-    stage: Path,
-    save: Path,
-) -> None:
+def _segment_and_report(options: DavisRunOptions, label: str, model: torch.nn.Module, cfg: Config, root: Path,
+                        sequences: list[DavisSequence], sets: list[tuple[str, Path | None]], stage: Path) -> None:
+    """:func:`run_checkpoint`'s work, writing into ``stage``."""
     year, image_set = _year(options.year), options.image_set
     prefix = output_prefix(options, label)
     meter = SpeedMeter(next(model.parameters()).device)
@@ -398,7 +390,8 @@ def _run_checkpoint(
             )
             write_csvs(result, out_root, image_set)
             per_set.append((set_name, result.global_metrics()))
-            print(f"\n[{label} {set_name}] {save / out_root.name}\n" + format_tables(result, image_set))
+            shown = Path(options.save_path) / out_root.name  # where it will be once the run succeeded
+            print(f"\n[{label} {set_name}] {shown}\n" + format_tables(result, image_set))
     if per_set:
         mean, std = summary_stats([m for _, m in per_set], GLOBAL_COLUMNS)
         print(f"\n=== checkpoint {label}: DAVIS-20{year} {image_set}, {len(per_set)} scribble set(s) ===")

@@ -174,20 +174,13 @@ def run_checkpoint(
     only when all succeeded."""
     final = options.output_folder(label)
     with StagedOutput(final.parent, [final.name]) as stage:
-        _run_checkpoint(options, label, model, cfg, data, videos, stage / final.name, final)
+        _segment_and_report(options, label, model, cfg, data, videos, stage / final.name, final)
     return final
 
 
-def _run_checkpoint(
-    options: YtbRunOptions,
-    label: str,
-    model: torch.nn.Module,
-    cfg: Config,
-    data: YtbDataset,
-    videos: list[YtbVideo],
-    out: Path,
-    final: Path,
-) -> None:
+def _segment_and_report(options: YtbRunOptions, label: str, model: torch.nn.Module, cfg: Config, data: YtbDataset,
+                        videos: list[YtbVideo], out: Path, final: Path) -> None:
+    """:func:`run_checkpoint`'s work, writing into ``out`` (moved to ``final`` after success)."""
     meter = SpeedMeter(next(model.parameters()).device)
     segmenter = make_segmenter(model, cfg, options.precision, options.compile)
     runs = [
