@@ -41,26 +41,6 @@ class OutputWriteError(RHMNetError, OSError):
     exit_code = 1
 
 
-def prepare_output_dir(path: str | Path, overwrite: bool, what: str = "output folder",
-                       flag: str = "--overwrite") -> Path:
-    """Create ``path`` or check that it is an empty folder; a non-empty one is an error unless ``overwrite``.
-
-    Callers that pass ``overwrite=True`` remove their own earlier outputs (never the whole folder)."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise OutputExistsError(f"{what} {path} exists and is not a folder")
-    if path.is_dir() and not overwrite:
-        entries = sorted(p.name for p in path.iterdir())
-        if entries:
-            shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
-            raise OutputExistsError(
-                f"{what} {path} is not empty ({shown}); pass {flag} to replace earlier results, or choose "
-                "another folder"
-            )
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def check_device(spec: str) -> torch.device:
     """``torch.device(spec)``, checked to exist here (a clear error instead of a CUDA traceback later)."""
     try:
@@ -198,9 +178,11 @@ class StagedOutput:
     def __init__(self, folder: str | Path, items: Sequence[str]) -> None:
         self.folder, self.items = Path(folder), list(items)
         self.stage: Optional[Path] = None
+        self.created = False
 
     def __enter__(self) -> Path:
         check_output(self.folder, True, self.items)
+        self.created = not self.folder.exists()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             self.stage = Path(tempfile.mkdtemp(prefix=".partial-", dir=self.folder))
@@ -216,6 +198,8 @@ class StagedOutput:
                 self._commit(self.stage)
         finally:
             shutil.rmtree(self.stage, ignore_errors=True)
+            if self.created and not any(self.folder.iterdir()):  # a failed first run leaves no empty folder
+                self.folder.rmdir()
 
     def _commit(self, stage: Path) -> None:
         check_output(self.folder, True, self.items)  # no link appeared while the run was going

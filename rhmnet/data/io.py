@@ -40,6 +40,8 @@ DAVIS_PALETTE: np.ndarray = _make_davis_palette()
 
 def _open(path: Path) -> Image.Image:
     """Open an image file fully (decoding it now) or raise a DatasetError naming it."""
+    if path.is_dir():
+        raise DatasetError(f"{path} is a folder, not an image file")
     if not path.is_file():
         raise DatasetError(f"missing file: {path}")
     try:
