@@ -160,8 +160,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     frames, out = Path(args.frames), Path(args.out)
     if not frames.exists():
         raise EvaluationError(f"frames not found: {frames}")
-    check_output(out, args.overwrite, what="--out")
-    check_output(out, True, OUTPUT_ITEMS, what="--out")  # no symbolic link among the outputs
+    check_output(out, True, OUTPUT_ITEMS, what="--out")  # a folder (or absent), no symbolic link among the outputs
     source_dir = frames if frames.is_dir() else frames.parent
     if is_inside(source_dir, out) or is_inside(args.scribble, out):
         raise OutputExistsError(
@@ -183,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         first = frames.peek()
         labels = load_scribble(Path(args.scribble), first.image.shape[:2], f"{args.frames}: {first.name}",
                                args.bg_value)
+        check_output(out, args.overwrite, what="--out")  # inputs first, then earlier results
         model = load_model(args.checkpoint, config=config, device=device, overrides=args.overrides)
         segmenter = make_segmenter(model, model.cfg, args.precision, args.compile)
         meter = SpeedMeter(device)
