@@ -23,6 +23,7 @@ from typing import Any, Optional
 import yaml
 
 from rhmnet.errors import RHMNetError
+from rhmnet.labels import MAX_OBJECTS
 from rhmnet.ranges import AT_LEAST_0, AT_LEAST_1, POSITIVE, UNIT, UNIT_OPEN_TOP, Range
 
 
@@ -157,6 +158,11 @@ class DatasetsConfig:
     # weights instead of SAMPLE_PROBABILITY
     WARMUP_EPOCHS: int = 0
     WARMUP_SAMPLE_PROBABILITY: list[float] = field(default_factory=list)
+    # object pasting (not in the paper): this share of the video clips get objects cut out with their masks
+    # from other videos of the same dataset pasted in front (rhmnet.data.composition), up to
+    # PASTE_MAX_OBJECTS of them; needs the datasets' dense masks (Annotations)
+    PASTE_OBJECTS_PROBABILITY: float = 0.0
+    PASTE_MAX_OBJECTS: int = 2
     RESIZE_SHORT_SIDE: int = 480
     COCOS: CocoConfig = field(default_factory=CocoConfig)
     YTB: YtbConfig = field(default_factory=YtbConfig)
@@ -478,6 +484,8 @@ VALUE_RANGES: dict[str, Range] = {
     "DATASETS.WARMUP_SAMPLE_PROBABILITY": AT_LEAST_0,
     "DATASETS.MOSAIC_PROBABILITY": UNIT,
     "DATASETS.WARMUP_EPOCHS": AT_LEAST_0,
+    "DATASETS.PASTE_OBJECTS_PROBABILITY": UNIT,
+    "DATASETS.PASTE_MAX_OBJECTS": Range(1, MAX_OBJECTS - 1),  # a clip keeps one object of its own
     "DATASETS.RESIZE_SHORT_SIDE": AT_LEAST_1,
     "DATASETS.COCOS.CLIP_LENGTH": AT_LEAST_1,
     "DATASETS.YTB.CLIP_LENGTH": AT_LEAST_1,

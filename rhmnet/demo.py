@@ -1,6 +1,6 @@
 """A demo that learns to segment real video on a CPU, with no downloads:
 
-    python -m rhmnet.demo [--out outputs/demo] [--overwrite] [--davis PATH ...] [--iters N] [--threads T]
+    python -m rhmnet.demo [--out outputs/demo] [--overwrite] [--davis PATH ...] [--iters N] [--threads T] [--holdout]
 
 A non-empty ``--out`` is an error unless ``--overwrite``: the earlier run is then set aside, removed when
 this run succeeds and put back when it fails.
@@ -14,7 +14,9 @@ this run succeeds and put back when it fails.
 3. evaluates J&F on held-out synthetic videos and on the DAVIS validation sequences it finds
    (``../shared/data/davis-sample``: blackswan, car-shadow), each initialised from a first-frame scribble
    synthesised from the first mask, beside two baselines on the same videos: the dilated first-frame
-   scribble, and a training-free cosine k-nearest-neighbour propagation on the same pretrained backbone;
+   scribble, and a training-free cosine k-nearest-neighbour propagation on the same pretrained backbone.
+   With ``--holdout`` it trains on the training part of each ``--davis`` root's fixed split only and also
+   evaluates the held-out sequences and multi-object videos built from them (docs/generalisation.md);
 4. writes the model (``model.pth.tar``, loadable by ``rhmnet.load_model``, ``eval_davis.py --checkpoint``
    and ``python -m rhmnet.segment``), palette masks, overlay GIFs, ``results.md`` and ``results.json``.
 """
@@ -52,7 +54,9 @@ from rhmnet.data.io import (
     write_palette_png,
     write_scribble,
 )
+from rhmnet.dataprep.multiobject import MANIFEST, make_multiobject_videos
 from rhmnet.dataprep.scribble_synthesis import ScribbleStyle, rng_for, scribble_from_labels, synthesize_davis
+from rhmnet.dataprep.splits import davis_split, training_sequences
 from rhmnet.dataprep.synthetic_videos import (
     LAYOUT_DIRS,
     add_texture_spread_argument,
@@ -125,19 +129,6 @@ class PhaseTimer:
 
 
 # -- training data ---------------------------------------------------------------------------------------
-def training_sequences(root: Path) -> list[str]:
-    """The training sequences of a DAVIS-layout root: ``ImageSets/2017/train.txt`` (or ``2016``), else every
-    folder of ``Annotations/480p``."""
-    for year in ("2017", "2016"):
-        image_set = root / "ImageSets" / year / "train.txt"
-        if image_set.is_file():
-            return read_image_set(image_set)
-    folder = root / "Annotations" / "480p"
-    if not folder.is_dir():
-        raise DatasetError(f"--davis {root}: not a DAVIS-layout root (no ImageSets/2017/train.txt, no {folder})")
-    return sorted(p.name for p in folder.iterdir() if p.is_dir())
-
-
 def resize_to_short_side(image: np.ndarray, labels: np.ndarray, short_side: int) -> tuple[np.ndarray, np.ndarray]:
     """A frame (area interpolation) and its mask (nearest) with the short side scaled to ``short_side``."""
     height, width = working_size(labels.shape[:2], short_side)
@@ -149,13 +140,17 @@ def resize_to_short_side(image: np.ndarray, labels: np.ndarray, short_side: int)
     )
 
 
-def prepare_davis_training(roots: Sequence[Path], out: Path, short_side: int, seed: int) -> Path:
+def prepare_davis_training(
+    roots: Sequence[Path], out: Path, short_side: int, seed: int, holdout: bool = False
+) -> Path:
     """One DAVIS-layout training root under ``out`` holding every annotated frame of every training sequence
-    of ``roots`` at the training resolution, with scribbles synthesised from the masks (the scribble-
-    supervised setting: the model never sees the dense masks). Sequences are named ``<root>-<sequence>``."""
+    of ``roots`` (with ``holdout``: only the training part of each root's fixed split,
+    :func:`rhmnet.dataprep.splits.davis_split`) at the training resolution, with scribbles synthesised from
+    the masks (the scribble-supervised setting: the model never sees the dense masks). Sequences are named
+    ``<root>-<sequence>``."""
     names = []
     for root in roots:
-        sequences = training_sequences(root)
+        sequences = list(davis_split(root).train) if holdout else training_sequences(root)
         for seq in tqdm(sequences, desc=f"preparing {root.name}", dynamic_ncols=True):
             masks = list_files(root / "Annotations" / "480p" / seq, (".png",))
             if not masks:
@@ -205,7 +200,8 @@ def build_training_data(
     folder: Path, args: argparse.Namespace, davis_roots: Sequence[Path], short_side: int
 ) -> TrainingData:
     """The synthetic layouts (``--num-train``, ``--num-val``, ``--train-objects``, ``--texture-spread``,
-    ``--seed``) and the real DAVIS-layout roots prepared at ``short_side``, all under ``folder``."""
+    ``--seed``) and the real DAVIS-layout roots prepared at ``short_side`` (``--holdout``: their training
+    parts only), all under ``folder``."""
     data = make_synthetic_dataset(
         folder,
         seed=args.seed,
@@ -220,7 +216,8 @@ def build_training_data(
     )
     train_davis = data["davis"]
     if davis_roots:
-        train_davis = prepare_davis_training(davis_roots, folder / PREPARED_DAVIS_DIR, short_side, args.seed)
+        train_davis = prepare_davis_training(davis_roots, folder / PREPARED_DAVIS_DIR, short_side, args.seed,
+                                             holdout=args.holdout)
     return TrainingData(data["davis"], data["youtube"], train_davis)
 
 
@@ -351,6 +348,17 @@ def run_methods(
     """The trained model, the dilated-scribble baseline and the kNN baseline on ``videos``; J&F of each
     when ``score`` (every video segmented in full)."""
     segment_with_model(model, cfg, videos, out, tag, set_name, gifs=True)
+    baselines = run_baselines(cfg, videos, davis_root, out, set_name, tag, score)
+    if not score:
+        return []
+    return [evaluate(out / tag / "rhmnet", davis_root, [v.name for v in videos], set_name, MODEL_ROW), *baselines]
+
+
+def run_baselines(
+    cfg: Config, videos: list[EvalVideo], davis_root: Path, out: Path, set_name: str, tag: str, score: bool = True
+) -> list[Scores]:
+    """The dilated-scribble and the kNN baselines on ``videos`` (masks under ``out/<tag>/{dilated,knn}``);
+    their J&F when ``score``."""
     # training-free: the pretrained backbone as built before training (the model's own backbone has trained
     # its later stages), so the table shows what training adds
     knn = KnnPropagation(build_backbone(cfg.MODEL.BACKBONE), cfg.TEST.INPUT_SHORT_SIDE)
@@ -360,10 +368,8 @@ def run_methods(
     if not score:
         return []
     names = [v.name for v in videos]
-    return [
-        evaluate(out / tag / folder, davis_root, names, set_name, row)
-        for folder, row in (("rhmnet", MODEL_ROW), ("dilated", DILATED_ROW), ("knn", KNN_ROW))
-    ]
+    return [evaluate(out / tag / folder, davis_root, names, set_name, row)
+            for folder, row in (("dilated", DILATED_ROW), ("knn", KNN_ROW))]
 
 
 def segment_with_model(
@@ -386,7 +392,8 @@ def score_model(
 
 
 def synthetic_videos(davis_root: Path) -> list[EvalVideo]:
-    """Held-out synthetic videos with their generated first-frame scribbles (``valid_scribbles0``)."""
+    """The ``ImageSets/2017/val.txt`` videos of a DAVIS-layout root with their first-frame scribbles
+    (``valid_scribbles0``): the held-out synthetic videos, or the multi-object ones."""
     videos = []
     for seq in read_image_set(davis_root / "ImageSets" / "2017" / "val.txt"):
         frames = list_files(davis_root / "JPEGImages" / "480p" / seq, (".jpg",))
@@ -401,16 +408,83 @@ def synthetic_videos(davis_root: Path) -> list[EvalVideo]:
 def davis_val_videos(sample: Path, out: Path, seed: int, max_frames: Optional[int]) -> list[EvalVideo]:
     """The validation sequences of a DAVIS root (full resolution), scribbles synthesised from the first
     masks (written to ``out/davis-val/scribbles``)."""
+    sequences = read_image_set(sample / "ImageSets" / "2017" / "val.txt")
+    return davis_videos(sample, sequences, out / "davis-val" / "scribbles", seed, max_frames)
+
+
+def davis_videos(
+    root: Path, sequences: Sequence[str], scribble_dir: Path, seed: int, max_frames: Optional[int]
+) -> list[EvalVideo]:
+    """``sequences`` of a DAVIS root (full resolution, annotated frames), scribbles synthesised from the first
+    masks (written to ``scribble_dir``)."""
     videos = []
     style = ScribbleStyle(radius=(3, 5))
-    for seq in read_image_set(sample / "ImageSets" / "2017" / "val.txt"):
-        frames = list_files(sample / "JPEGImages" / "480p" / seq, (".jpg",))[:max_frames]
-        labels = read_palette_png(sample / "Annotations" / "480p" / seq / f"{frames[0].stem}.png")
+    for seq in sequences:
+        frames = list_files(root / "JPEGImages" / "480p" / seq, (".jpg",))[:max_frames]
+        if not frames:
+            raise DatasetError(f"{root}: sequence {seq!r} has no frames in JPEGImages/480p/{seq}")
+        labels = read_palette_png(root / "Annotations" / "480p" / seq / f"{frames[0].stem}.png")
         ids = [int(v) for v in np.unique(labels) if 0 < v < 255]
         scribble, _, _ = scribble_from_labels(labels, ids, BACKGROUND, rng_for(seed, "demo", seq), style)
-        write_scribble(out / "davis-val" / "scribbles" / f"{seq}.bmp", scribble)
+        write_scribble(scribble_dir / f"{seq}.bmp", scribble)
         videos.append(EvalVideo(seq, frames, scribble))
     return videos
+
+
+@dataclass
+class HeldOut:
+    """The held-out part of a training root: its validation sequences and the multi-object videos built from
+    them (``None`` with fewer than two sequences)."""
+
+    root: Path
+    sequences: list[str]
+    multiobject: Optional[Path]
+
+    def single_set(self) -> str:
+        return f"held-out {self.root.name}"
+
+    def multi_set(self) -> str:
+        return f"held-out multi-object {self.root.name}"
+
+
+def held_out_sets(roots: Sequence[Path], data_folder: Path, seed: int) -> list[HeldOut]:
+    """The validation part of each root's fixed split, with its multi-object videos (built under
+    ``data_folder/multiobject-<root>`` from ``seed``; kept when a folder of the same seed and sequences is
+    there already)."""
+    sets = []
+    for root in roots:
+        sequences = list(davis_split(root).val)
+        if len(sequences) < 2:
+            log.info("%s: one held-out sequence, no multi-object videos", root)
+            sets.append(HeldOut(root, sequences, None))
+            continue
+        folder = data_folder / f"multiobject-{root.name}"
+        manifest = folder / MANIFEST
+        built = json.loads(manifest.read_text()) if manifest.is_file() else {}
+        if built.get("seed") != seed or built.get("sequences") != sequences:
+            make_multiobject_videos(root, folder, sequences, seed=seed, overwrite=True)
+        sets.append(HeldOut(root, sequences, folder))
+    return sets
+
+
+def check_unseen(train_davis: Path, held_out: Sequence[HeldOut]) -> None:
+    """A clear error when a prepared training root (``ImageSets/2017/train.txt`` of ``<root>-<sequence>``
+    names) holds a held-out sequence: its scores would not be of unseen video."""
+    listed = train_davis / "ImageSets" / "2017" / "train.txt"
+    trained = set(read_image_set(listed)) if listed.is_file() else set()
+    seen = [seq for held in held_out for seq in held.sequences if f"{held.root.name}-{seq}" in trained]
+    if seen:
+        raise DatasetError(
+            f"{listed}: the training data holds held-out sequences ({', '.join(seen)}); prepare it with --holdout"
+        )
+
+
+def held_out_videos(held: HeldOut, out: Path, seed: int, max_frames: Optional[int]) -> tuple[list[EvalVideo], ...]:
+    """The single-object held-out videos (scribbles under ``out/held-out/<root>``) and the multi-object ones
+    (their ``valid_scribbles0``, cut to ``max_frames``)."""
+    single = davis_videos(held.root, held.sequences, out / "held-out" / held.root.name, seed, max_frames)
+    multi = synthetic_videos(held.multiobject) if held.multiobject is not None else []
+    return single, [EvalVideo(v.name, v.frames[:max_frames], v.scribble) for v in multi]
 
 
 # -- the demo ---------------------------------------------------------------------------------------------
@@ -477,11 +551,20 @@ def add_run_arguments(parser: argparse.ArgumentParser, device_help: str) -> None
         default=(1, 3),
         metavar=("MIN", "MAX"),
         help="objects per synthetic training video (default 1 3, like the held-out ones); 2 3 teaches telling "
-        "objects apart at a cost on DAVIS val (README, The demo)",
+        "objects apart at a cost on DAVIS val (docs/demo.md)",
     )
     add_texture_spread_argument(parser)
     parser.add_argument(
         "--shared", type=Path, default=DEFAULT_SHARED, help="folder holding data/davis-sample and data/davis16-train"
+    )
+    parser.add_argument(
+        "--holdout",
+        action="store_true",
+        help="train on the training part of each --davis root's fixed split (docs/generalisation.md) and also "
+        "report its held-out sequences and multi-object videos built from them, each with both baselines",
+    )
+    parser.add_argument(
+        "--val-seed", type=int, default=0, help="seed of the held-out scribbles and multi-object videos (--holdout)"
     )
 
 
@@ -547,8 +630,17 @@ def run_demo(args: argparse.Namespace, out: Path, davis_roots: list[Path], probe
             rows += run_methods(model, cfg, videos, sample, out, DAVIS_SET, "davis-val", score)
     else:
         log.info("no DAVIS sample at %s: skipping the real-frame evaluation (set RHMNET_SHARED)", sample)
+    held_out = held_out_sets(davis_roots, out / "data", args.val_seed) if args.holdout else []
+    for held in held_out:
+        with timer("evaluate held-out"):
+            single, multi = held_out_videos(held, out, args.val_seed, args.davis_frames)
+            score = args.davis_frames is None
+            tag = f"held-out-{held.root.name}"
+            rows += run_methods(model, cfg, single, held.root, out, held.single_set(), tag, score)
+            if multi:
+                rows += run_methods(model, cfg, multi, held.multiobject, out, held.multi_set(), f"multi-{tag}", score)
     minutes = (time.perf_counter() - start) / 60
-    report = results_report(rows, timer.seconds, minutes, iterations, iters_per_second, davis_roots)
+    report = results_report(rows, timer.seconds, minutes, iterations, iters_per_second, davis_roots, held_out)
     (out / "results.md").write_text(report)
     (out / "results.json").write_text(
         json.dumps(
@@ -560,6 +652,7 @@ def run_demo(args: argparse.Namespace, out: Path, davis_roots: list[Path], probe
                 "iterations_per_second": iters_per_second,
                 "threads": torch.get_num_threads(),
                 "training_roots": [str(r) for r in davis_roots],
+                "held_out": {str(h.root): h.sequences for h in held_out},
             },
             indent=2,
         )
@@ -576,15 +669,22 @@ def results_report(
     iterations: int,
     iters_per_second: float,
     davis_roots: list[Path],
+    held_out: Sequence[HeldOut] = (),
 ) -> str:
-    """``results.md``: the J&F table, the phases' times and what the model was trained on."""
+    """``results.md``: the J&F table, the phases' times and what the model was trained on (and, with held-out
+    sets, which sequences it never saw)."""
     table = "\n".join(
         ["| evaluated on | method | videos | J&F | J | F |", "|---|---|---|---|---|---|", *(r.row() for r in rows)]
     )
     timing = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in phases.items())
-    trained_on = "synthetic videos" + "".join(f" + {root.name}" for root in davis_roots)
+    parts = {h.root: f" (training part: the {len(h.sequences)} sequences {', '.join(h.sequences)} held out)"
+             for h in held_out}
+    trained_on = "synthetic videos" + "".join(f" + {root.name}{parts.get(root, '')}" for root in davis_roots)
+    shown = {r.evaluated_on for r in rows}
+    unseen = "".join(f"Rows '{name}' are videos the model never saw.\n"
+                     for h in held_out for name in (h.single_set(), h.multi_set()) if name in shown)
     return (
-        f"# RHMNet demo\n\n{table}\n\n"
+        f"# RHMNet demo\n\n{table}\n\n{unseen}"
         f"Trained on {trained_on}: {iterations} iterations at {iters_per_second:.2f} it/s.\n"
         f"Total time: {minutes:.1f} min on {torch.get_num_threads()} CPU threads ({timing}).\n"
     )

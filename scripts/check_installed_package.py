@@ -1,4 +1,5 @@
-"""Check an installed (non-editable) rhmnet: every named config loads and builds, ``rhmnet-segment`` runs.
+"""Check an installed (non-editable) rhmnet: every named config loads and builds, ``rhmnet-segment`` runs,
+``rhmnet-studio`` (installed with its extra) serves its page.
 
     python scripts/check_installed_package.py --checkout REPO_ROOT
 
@@ -82,6 +83,43 @@ def check_segment_command(workdir: Path) -> None:
     print(f"rhmnet-segment ({executable}) wrote {len(masks)} masks")
 
 
+def check_studio_command(workdir: Path) -> None:
+    """``rhmnet-studio`` on the tiny video of :func:`check_segment_command` prints its URL and serves the
+    page and its script (shipped as package data) to a request with the token, and refuses one without."""
+    import urllib.error
+    import urllib.request
+
+    executable = shutil.which("rhmnet-studio")
+    if executable is None:
+        raise SystemExit("the rhmnet-studio console script is not on PATH")
+    command = [executable, "--frames", str(workdir / "frames"), "--checkpoint", str(workdir / "tiny.pth.tar"),
+               "--out", str(workdir / "studio"), "--port", "0", "--device", "cpu", "--threads", "1"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        url = ""
+        for line in server.stdout:
+            if line.startswith("http://"):
+                url = line.strip()
+                break
+        if not url:
+            raise SystemExit(f"rhmnet-studio printed no URL (exit status {server.wait()})")
+        page = urllib.request.urlopen(url, timeout=30).read().decode()
+        base, token = url.split("/?token=")
+        script = urllib.request.urlopen(f"{base}/static/studio.js?token={token}", timeout=30).read()
+        if 'id="frame-canvas"' not in page or b"frame-canvas" not in script:
+            raise SystemExit("rhmnet-studio served an incomplete page")
+        try:
+            urllib.request.urlopen(f"{base}/api/info", timeout=30)
+            raise SystemExit("rhmnet-studio answered a request without its token")
+        except urllib.error.HTTPError as exc:
+            if exc.code != 403:
+                raise
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(f"rhmnet-studio ({executable}) served its page at {base}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkout", type=Path, required=True, help="the source checkout (must not be imported)")
@@ -90,6 +128,7 @@ def main() -> int:
     check_named_configs()
     with tempfile.TemporaryDirectory() as tmp:
         check_segment_command(Path(tmp))
+        check_studio_command(Path(tmp))
     print("installed package: OK")
     return 0
 

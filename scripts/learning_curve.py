@@ -13,7 +13,10 @@
    the run at the budget whatever happens (the trainer checkpoints the iteration it is in).
 4. Each epoch's checkpoint (the averaged weights under TRAIN.EMA_DECAY) is one point of the curve: its
    wall-clock minutes since training started, and J&F on the DAVIS validation sequences of
-   ``<shared>/data/davis-sample`` and on the held-out synthetic videos. Each point's model is saved as
+   ``<shared>/data/davis-sample`` and on the held-out synthetic videos. With ``--holdout`` (as the demo's)
+   it trains on the training part of each ``--davis`` root's fixed split and also scores the held-out
+   sequences and the multi-object videos built from them; the two baselines on those sets are scored
+   once (they do not train) and listed under the table. Each point's model is saved as
    ``points/point-<k>.pth.tar`` (model-only, loadable by ``rhmnet.load_model``).
 5. ``curve.md`` and ``curve.json`` in ``--out``. With ``--no-scoring`` the points are only saved; copy the
    run folder's ``points/`` and ``curve.json`` elsewhere and score them there with ``--evaluate``.
@@ -30,7 +33,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -42,6 +45,7 @@ if str(REPO) not in sys.path:
 
 from rhmnet import demo  # noqa: E402
 from rhmnet.config import Config, load_config  # noqa: E402
+from rhmnet.dataprep.splits import davis_split  # noqa: E402
 from rhmnet.engine.checkpoints import EPOCH_CHECKPOINT_GLOB, LAST_CHECKPOINT, LOG_FILE, checkpoint_dir  # noqa: E402
 from rhmnet.engine.trainer import TrainingInterrupted  # noqa: E402
 from rhmnet.errors import run_cli  # noqa: E402
@@ -49,6 +53,7 @@ from rhmnet.evaluation.common import apply_threads  # noqa: E402
 from rhmnet.model_io import load_model, model_from_checkpoint, read_checkpoint, save_model  # noqa: E402
 
 log = logging.getLogger("rhmnet.learning_curve")
+HELD_OUT_FACT = "held out (never trained on)"
 
 
 @dataclass
@@ -60,6 +65,7 @@ class Point:
     minutes: float
     davis_val: Optional[float] = None
     synthetic: Optional[float] = None
+    held_out: dict[str, float] = field(default_factory=dict)  # --holdout: J&F per held-out set
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -160,12 +166,37 @@ def collect_points(folder: Path, started: float, out: Path) -> list[Point]:
     return points
 
 
-def score_points(points: list[Point], run: Path, args: argparse.Namespace, data_root: Path) -> None:
-    """J&F of every point's model on DAVIS val (when ``<shared>/data/davis-sample`` exists) and on the
-    held-out synthetic videos of ``data_root``."""
+def held_out_sets(run: Path, args: argparse.Namespace) -> list[tuple[str, list[demo.EvalVideo], Path]]:
+    """``--holdout``: (set name, videos, DAVIS root) of each ``--davis`` root's held-out sequences and of the
+    multi-object videos built from them (under ``run/data``), as the demo evaluates them."""
+    if not args.holdout:
+        return []
+    sets = []
+    for held in demo.held_out_sets(demo.training_davis_roots(args), run / "data", args.val_seed):
+        single, multi = demo.held_out_videos(held, run, args.val_seed, None)
+        sets.append((held.single_set(), single, held.root))
+        if multi:
+            sets.append((held.multi_set(), multi, held.multiobject))
+    return sets
+
+
+def baseline_scores(sets: list[tuple[str, list[demo.EvalVideo], Path]], run: Path, cfg: Config) -> dict[str, object]:
+    """J&F of the two baselines on each held-out set (they do not change along the curve)."""
+    scores = {}
+    for name, videos, root in sets:
+        rows = demo.run_baselines(cfg, videos, root, run / "masks" / "baselines", name, name.replace(" ", "-"))
+        scores[f"baselines on {name}"] = ", ".join(f"{r.name} {r.jf:.3f}" for r in rows)
+    return scores
+
+
+def score_points(points: list[Point], run: Path, args: argparse.Namespace, data_root: Path) -> dict[str, object]:
+    """J&F of every point's model on DAVIS val (when ``<shared>/data/davis-sample`` exists), on the held-out
+    synthetic videos of ``data_root`` and, with ``--holdout``, on the held-out sets (:func:`held_out_sets`);
+    returns the baselines' J&F on the held-out sets."""
     sample = args.shared / "data" / "davis-sample"
     davis = demo.davis_val_videos(sample, run, args.seed, None) if (sample / "ImageSets").is_dir() else []
     synthetic = demo.synthetic_videos(data_root)
+    held_out = held_out_sets(run, args)
     for point in points:
         model = load_model(run / "points" / f"point-{point.index}.pth.tar", device=args.device)
         scratch = run / "masks" / f"point-{point.index}"
@@ -173,9 +204,17 @@ def score_points(points: list[Point], run: Path, args: argparse.Namespace, data_
             point.davis_val = demo.score_model(model, model.cfg, davis, sample, scratch, demo.DAVIS_SET, "davis").jf
         point.synthetic = demo.score_model(model, model.cfg, synthetic, data_root, scratch, demo.SYNTHETIC_SET,
                                            "synthetic").jf
+        for name, videos, root in held_out:
+            point.held_out[name] = demo.score_model(model, model.cfg, videos, root, scratch, name,
+                                                    name.replace(" ", "-")).jf
         davis_text = "-" if point.davis_val is None else f"{point.davis_val:.3f}"
-        log.info("point %d (%.1f min, iteration %d): DAVIS val %s, synthetic %.3f", point.index, point.minutes,
-                 point.iteration, davis_text, point.synthetic)
+        log.info("point %d (%.1f min, iteration %d): DAVIS val %s, synthetic %.3f%s", point.index, point.minutes,
+                 point.iteration, davis_text, point.synthetic,
+                 "".join(f", {name} {jf:.3f}" for name, jf in point.held_out.items()))
+    if not held_out:
+        return {}
+    model = load_model(run / "points" / f"point-{points[-1].index}.pth.tar", device=args.device)
+    return baseline_scores(held_out, run, model.cfg)
 
 
 def report(points: list[Point], facts: dict[str, object]) -> str:
@@ -183,9 +222,12 @@ def report(points: list[Point], facts: dict[str, object]) -> str:
     def cell(value: Optional[float]) -> str:
         return "-" if value is None else f"{value:.3f}"
 
-    rows = [f"| {p.minutes:.2f} | {p.iteration} | {cell(p.davis_val)} | {cell(p.synthetic)} |" for p in points]
-    lines = ["# RHMNet-Lite learning curve", "", "| minutes | iterations | DAVIS val J&F | held-out synthetic J&F |",
-             "|---|---|---|---|", *rows, ""]
+    held_out = list(dict.fromkeys(name for p in points for name in p.held_out))
+    rows = [f"| {p.minutes:.2f} | {p.iteration} | {cell(p.davis_val)} | {cell(p.synthetic)} |"
+            + "".join(f" {cell(p.held_out.get(name))} |" for name in held_out) for p in points]
+    header = "| minutes | iterations | DAVIS val J&F | held-out synthetic J&F |" + "".join(
+        f" {name} J&F |" for name in held_out)
+    lines = ["# RHMNet-Lite learning curve", "", header, "|---|---|---|---|" + "---|" * len(held_out), *rows, ""]
     lines += [f"- {key}: {value}" for key, value in facts.items()]
     return "\n".join(lines) + "\n"
 
@@ -201,8 +243,11 @@ def write_results(run: Path, points: list[Point], facts: dict[str, object]) -> N
 def evaluate_saved(run: Path, args: argparse.Namespace) -> int:
     """``--evaluate``: score a run's saved points on this machine and rewrite its curve files."""
     saved = json.loads((run / "curve.json").read_text())
-    points = [Point(**{**p, "davis_val": None, "synthetic": None}) for p in saved.pop("points")]
+    points = [Point(**{**p, "davis_val": None, "synthetic": None, "held_out": {}}) for p in saved.pop("points")]
     facts = {**saved, "evaluated on": f"{args.device} ({torch.get_num_threads()} threads), re-scored here"}
+    if args.holdout and HELD_OUT_FACT not in saved:
+        raise SystemExit(f"{run / 'curve.json'}: the run was not trained with --holdout; its held-out scores would "
+                         "be of seen video")
     if args.data is not None:
         synthetic_root = demo.TrainingData.existing(args.data.resolve()).synthetic_davis
     else:
@@ -210,7 +255,7 @@ def evaluate_saved(run: Path, args: argparse.Namespace) -> int:
         if not synthetic_root.is_dir():
             raise SystemExit(f"{run / 'curve.json'}: its held-out synthetic root {synthetic_root} is not on this "
                              "machine; pass --data with the run's training data folder")
-    score_points(points, run, args, synthetic_root)
+    facts.update(score_points(points, run, args, synthetic_root))
     write_results(run, points, facts)
     return 0
 
@@ -234,6 +279,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.prepare_only:
         print(f"training data: {out / 'data'}")
         return 0
+    if args.holdout:
+        demo.check_unseen(data.train_davis, demo.held_out_sets(demo.training_davis_roots(args), out / "data",
+                                                               args.val_seed))
     rate = calibrate(args, data, out)
     schedule = sized_schedule(rate, args, probe)
     cfg = training_config(args, data, out / "checkpoints", schedule)
@@ -253,9 +301,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         "evaluated on": "-" if args.no_scoring else args.device,
         "torch": torch.__version__,
     }
+    if args.holdout:
+        facts[HELD_OUT_FACT] = "; ".join(
+            f"{root.name}: {', '.join(davis_split(root).val)}" for root in demo.training_davis_roots(args))
     write_results(out, points, facts)  # the points are on disk even if scoring fails
     if not args.no_scoring:
-        score_points(points, out, args, data.synthetic_davis)
+        facts.update(score_points(points, out, args, data.synthetic_davis))
         write_results(out, points, facts)
     return 0
 

@@ -86,3 +86,44 @@ def test_rescoring_elsewhere_names_the_missing_data(curve, tmp_path) -> None:
     (run / "curve.json").write_text(json.dumps({"points": points, "held-out synthetic root": "/elsewhere/DAVIS"}))
     with pytest.raises(SystemExit, match="/elsewhere/DAVIS is not on this machine; pass --data"):
         curve.main(["--evaluate", str(run)])
+
+
+@pytest.fixture
+def held_out_run(curve, tmp_path):
+    """A DAVIS-layout stand-in of ten 240x320 sequences (two held out) and its curve options."""
+    from rhmnet.dataprep.synthetic_videos import make_synthetic_dataset
+
+    real = make_synthetic_dataset(tmp_path / "real", seed=1, num_train=10, num_val=1, size=(240, 320), frames=4,
+                                  layouts=("davis",))["davis"]
+    return real, ["--davis", str(real), "--num-train", "1", "--num-val", "1", "--shared", str(tmp_path / "none")]
+
+
+def test_holdout_refuses_data_that_trained_on_the_held_out_part(curve, held_out_run, tmp_path) -> None:
+    from rhmnet.data.io import DatasetError
+
+    _, common = held_out_run
+    assert curve.main(["--prepare-only", "--out", str(tmp_path / "all"), *common]) == 0
+    with pytest.raises(DatasetError, match="holds held-out sequences"):
+        curve.main(["--out", str(tmp_path / "run"), "--data", str(tmp_path / "all" / "data"), "--holdout", *common,
+                    *SMALL])
+
+
+@pytest.mark.slow
+def test_holdout_curve_scores_the_unseen_sets(curve, held_out_run, tmp_path) -> None:
+    """--holdout: a point is scored on the held-out sequences and their multi-object videos, the baselines
+    once, and the table gets a column per set."""
+    from rhmnet import build_model, save_model
+
+    real, common = held_out_run
+    assert curve.main(["--prepare-only", "--holdout", "--out", str(tmp_path / "held"), *common]) == 0
+    run = tmp_path / "run"
+    cfg = load_config("lite", ["MODEL.BACKBONE.PRETRAINED=false", "TEST.INPUT_SHORT_SIDE=96"])
+    save_model(build_model(cfg), run / "points" / "point-1.pth.tar")
+    args = curve.build_parser().parse_args(["--holdout", *common])
+    points = [curve.Point(1, 0, 0.0)]
+    data = curve.demo.TrainingData.existing(tmp_path / "held" / "data")
+    baselines = curve.score_points(points, run, args, data.synthetic_davis)
+    sets = [f"held-out {real.name}", f"held-out multi-object {real.name}"]
+    assert sorted(points[0].held_out) == sets and all(0 <= v <= 1 for v in points[0].held_out.values())
+    assert sorted(baselines) == [f"baselines on {name}" for name in sets]
+    assert f"| {sets[0]} J&F |" in curve.report(points, baselines)

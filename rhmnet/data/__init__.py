@@ -1,5 +1,5 @@
-"""Scribble datasets (COCO, DAVIS, YouTube-VOS), their file formats, scribble synthesis and a synthetic
-video set. Training entry points: :func:`build_train_dataset` and :func:`set_skip`."""
+"""Scribble datasets (COCO, DAVIS, YouTube-VOS), their file formats, stroke drawing (``strokes``) and object
+pasting (``composition``). Training entry points: :func:`build_train_dataset` and :func:`set_skip`."""
 
 from rhmnet.data.build import build_train_dataset, set_skip
 from rhmnet.data.io import (

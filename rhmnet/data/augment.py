@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -133,7 +134,7 @@ def imgaug_shear_matrix(shear_deg: float) -> np.ndarray:
     return skimage_affine(shear=s) @ y_shear
 
 
-def random_affine_matrix(
+def random_affine_steps(
     height: int,
     width: int,
     rng: np.random.Generator,
@@ -142,11 +143,12 @@ def random_affine_matrix(
     shear: float = 15.0,
     translate: int = 15,
     scale: tuple[float, float] = (0.8, 1.2),
-) -> np.ndarray:
-    """A 2x3 affine matrix mapping input to output pixels, as the authors' imgaug 0.4.0 pipeline: rotation
-    (±``rotate``°), shear (one angle in ±``shear``° used as x- and y-shear, :func:`imgaug_shear_matrix`),
-    translation (±``translate`` px, x and y drawn separately) and scaling (x and y drawn separately), each
-    applied with probability ``p``, in random order, about the image centre ((W-1)/2, (H-1)/2)."""
+) -> list[np.ndarray]:
+    """The active steps of the authors' imgaug 0.4.0 affine pipeline as 3x3 matrices mapping input to output
+    pixels, in the order they apply: rotation (±``rotate``°), shear (one angle in ±``shear``° used as x- and
+    y-shear, :func:`imgaug_shear_matrix`), translation (±``translate`` px, x and y drawn separately) and
+    scaling (x and y drawn separately), each active with probability ``p``, in random order, about the image
+    centre ((W-1)/2, (H-1)/2)."""
     cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
     steps: list[np.ndarray] = []
     if rng.random() < p:
@@ -161,9 +163,16 @@ def random_affine_matrix(
     if rng.random() < p:
         sx, sy = rng.uniform(scale[0], scale[1], size=2)
         steps.append(_about_center(np.array([[sx, 0, 0], [0, sy, 0], [0, 0, 1.0]]), cx, cy))
+    return [steps[index] for index in rng.permutation(len(steps))]
+
+
+def random_affine_matrix(height: int, width: int, rng: np.random.Generator, **ranges: Any) -> np.ndarray:
+    """The 2x3 matrix of :func:`random_affine_steps` (``ranges``: its keyword arguments) as one combined
+    warp: imgaug warps once per active step, each time filling the outside with zeros
+    (docs/differences.md)."""
     matrix = np.eye(3)
-    for index in rng.permutation(len(steps)):
-        matrix = steps[index] @ matrix
+    for step in random_affine_steps(height, width, rng, **ranges):
+        matrix = step @ matrix
     return matrix[:2]
 
 
@@ -221,11 +230,12 @@ def _window_start(low: int, high: int, size: int, extent: int, rng: np.random.Ge
     return int(rng.integers(max(0, high - size), min(low, extent - size) + 1))
 
 
-def _labelled_box(labels: Labels) -> tuple[int, int, int, int]:
-    """(x0, y0, x1, y1) bounding box of every labelled pixel of the clip (0-size box if none)."""
+def _labelled_box(labels: Labels, values: Sequence[int] | None = None) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) bounding box of every labelled pixel of the clip (only of the label ``values`` when
+    given; 0-size box if none)."""
     union = np.zeros(labels[0].shape, dtype=np.uint8)
     for label in labels:
-        union |= (label > 0).astype(np.uint8)
+        union |= ((label > 0) if values is None else np.isin(label, values)).astype(np.uint8)
     x, y, w, h = cv2.boundingRect(union)
     return x, y, x + w, y + h
 
@@ -237,15 +247,17 @@ def random_crop_windows(
     rng: np.random.Generator,
     jitter: int = CROP_JITTER,
     max_tries: int = MAX_CROP_TRIES,
+    cover_values: Sequence[int] | None = None,
 ) -> list[tuple[int, int]] | None:
     """Top-left corners (y, x), one per frame, of ``crop_hw`` windows that cover the labelled pixels of
-    the clip, drift by a cumulative ±``jitter`` random walk (0: one shared window) and are valid for
-    every frame (:func:`is_valid_crop`). ``None`` after ``max_tries`` failed tries."""
+    the clip (those of ``cover_values`` when given), drift by a cumulative ±``jitter`` random walk (0: one
+    shared window) and are valid for every frame (:func:`is_valid_crop`). ``None`` after ``max_tries``
+    failed tries."""
     crop_h, crop_w = crop_hw
     height, width = labels[0].shape
     if height < crop_h or width < crop_w:
         raise ValueError(f"frame {height}x{width} smaller than the crop {crop_h}x{crop_w}")
-    x0, y0, x1, y1 = _labelled_box(labels)
+    x0, y0, x1, y1 = _labelled_box(labels, cover_values)
     for _ in range(max_tries):
         top = _window_start(y0, y1, crop_h, height, rng)
         left = _window_start(x0, x1, crop_w, width, rng)
@@ -280,8 +292,10 @@ def random_sized_crop(
     rng: np.random.Generator,
     scale_range: tuple[float, float] = (0.8, 1.1),
     max_tries: int = MAX_CROP_TRIES,
+    cover_values: Sequence[int] | None = None,
 ) -> tuple[Frames, Labels] | None:
-    """One random rescale for the clip (each side at least the crop), then drifting crop windows."""
+    """One random rescale for the clip (each side at least the crop), then drifting crop windows (covering
+    the pixels of ``cover_values`` when given, else every labelled pixel)."""
     factor = rng.uniform(*scale_range)
     resized = [
         resize_pair(
@@ -292,19 +306,25 @@ def random_sized_crop(
         for image, label in zip(frames, labels)
     ]
     frames, labels = [r[0] for r in resized], [r[1] for r in resized]
-    windows = random_crop_windows(labels, crop_hw, minimum_area, rng, max_tries=max_tries)
+    windows = random_crop_windows(labels, crop_hw, minimum_area, rng, max_tries=max_tries, cover_values=cover_values)
     if windows is None:
         return None
     return crop_clip(frames, labels, windows, crop_hw)
 
 
 def augment_video_clip(
-    frames: Frames, labels: Labels, crop_hw: Sequence[int], minimum_area: int, rng: np.random.Generator
+    frames: Frames,
+    labels: Labels,
+    crop_hw: Sequence[int],
+    minimum_area: int,
+    rng: np.random.Generator,
+    cover_values: Sequence[int] | None = None,
 ) -> tuple[Frames, Labels] | None:
-    """Clip flip, per-frame random affine, random sized crop; ``None`` when no valid crop was found."""
+    """Clip flip, per-frame random affine, random sized crop (its windows cover the pixels of
+    ``cover_values`` when given, else every labelled pixel); ``None`` when no valid crop was found."""
     frames, labels = flip_clip(frames, labels, rng)
     frames, labels = random_affine_frames(frames, labels, rng)
-    return random_sized_crop(frames, labels, crop_hw, minimum_area, rng)
+    return random_sized_crop(frames, labels, crop_hw, minimum_area, rng, cover_values=cover_values)
 
 
 def _corner_offsets(

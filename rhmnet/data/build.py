@@ -34,6 +34,8 @@ def clip_options(cfg: Any, section: Any) -> ClipOptions:
         bidirection=data.BIDIRECTION,
         dilate_kernel_size=data.DILATE_KERNEL_SIZE,
         resize_short_side=data.RESIZE_SHORT_SIDE,
+        paste_probability=data.PASTE_OBJECTS_PROBABILITY,
+        paste_max_objects=data.PASTE_MAX_OBJECTS,
         mean=normalisation.mean,
         std=normalisation.std,
     )

@@ -1,5 +1,6 @@
 """DAVIS-2017 scribble training set: ``<root>/JPEGImages/480p/<seq>/*.jpg`` with per-frame scribbles
-``<root>/train_scribbles/<seq>/*.bmp`` for the sequences of ``<root>/ImageSets/<imset>``."""
+``<root>/train_scribbles/<seq>/*.bmp`` for the sequences of ``<root>/ImageSets/<imset>`` (and the dense
+masks ``<root>/Annotations/480p/<seq>/*.png`` when objects are pasted)."""
 
 from __future__ import annotations
 
@@ -55,5 +56,6 @@ class DavisScribbleDataset(VideoScribbleDataset):
             name="DAVIS",
             skip_divisor=1,
             init_skip=init_skip,
+            mask_dir=lambda name: Path(root) / "Annotations" / DAVIS_RESOLUTION / name,
         )
         self.root = Path(root)

@@ -46,6 +46,9 @@ class ClipOptions:
     resize_short_side: int = 480
     max_sample_tries: int = 11  # frame samplings (video) per video before drawing another one
     max_draws: int = 100  # videos/images drawn for one sample before giving up with an error
+    paste_probability: float = 0.0  # share of video clips composed with objects of other videos (cfg DATASETS.
+    # PASTE_OBJECTS_PROBABILITY; rhmnet.data.composition)
+    paste_max_objects: int = 2  # objects pasted into such a clip, at most (a clip holds at most 10 in all)
     mean: tuple[float, float, float] = IMAGENET_NORMALISATION.mean  # input normalisation: the backbone's
     std: tuple[float, float, float] = IMAGENET_NORMALISATION.std  # (build.py fills both from the model config)
 

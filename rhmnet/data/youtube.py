@@ -1,6 +1,7 @@
 """YouTube-VOS scribble training set: ``<root>/train/JPEGImages/<video>/*.jpg`` with per-frame
 scribbles ``<root>/train_scribbles/<video>/*.bmp``. Like the authors, every folder of
-``train/JPEGImages`` is a candidate video (``meta.json`` is not needed for training)."""
+``train/JPEGImages`` is a candidate video (``meta.json`` is not needed for training). Object pasting reads
+the dense masks ``<root>/train/Annotations/<video>/*.png``."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ class YtbScribbleDataset(VideoScribbleDataset):
             name="YouTube-VOS",
             skip_divisor=YTB_SKIP_DIVISOR,
             init_skip=init_skip,
+            mask_dir=lambda name: Path(root) / "train" / "Annotations" / name,
         )
         self.root = Path(root)
 

@@ -1,11 +1,8 @@
 """Scribble synthesis from dense masks, for users without the authors' scribble files.
 
-A stroke is a random walk along the medial axis of a region: it starts at a point far from the region's
-border, heads along the region's principal axis (objects) or a random direction (background), and at
-each step prefers the direction that stays farthest from the border, with a penalty on turning; it stops
-before it would touch the border, so the drawn stroke (random thickness) lies inside the region.
-Everything is deterministic given the seed: each file gets its own generator derived from the seed and
-the file's name.
+The strokes are drawn by :mod:`rhmnet.data.strokes` (random walks along the medial axis of each region;
+its names are re-exported here). Everything is deterministic given the seed: each file gets its own
+generator derived from the seed and the file's name.
 
 Files are written in the authors' format (value n = object n, N+1 = background, 0 = unlabeled):
 DAVIS ``train_scribbles/<seq>/<frame>.bmp`` and ``valid_scribbles{g}/<seq>.bmp``, YouTube-VOS
@@ -17,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
 import warnings
 import zlib
 from collections.abc import Iterable, Sequence
@@ -25,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -38,29 +33,17 @@ from rhmnet.data.io import (
     write_json,
     write_scribble,
 )
+from rhmnet.data.strokes import (  # noqa: F401 (re-exported: the stroke drawing lives in the data layer)
+    VOID,
+    ScribbleStyle,
+    border_distance,
+    principal_angle,
+    region_stroke,
+    scribble_from_labels,
+)
 from rhmnet.data.youtube import parse_meta
 from rhmnet.guards import safe_name
 from rhmnet.labels import MAX_OBJECTS
-
-VOID = 255  # DAVIS / YouTube-VOS "ignore" label in dense annotations
-
-
-@dataclass
-class ScribbleStyle:
-    """Shape of the synthetic strokes."""
-
-    radius: tuple[int, int] = (2, 4)  # stroke half-thickness range in pixels (thickness 2r+1)
-    min_area: int = 64  # objects with fewer mask pixels are skipped (and reported)
-    object_strokes: tuple[int, int] = (1, 2)  # strokes per object
-    background_strokes: tuple[int, int] = (2, 4)  # background strokes per frame
-    step: float = 2.0  # walk step in pixels
-    turn_penalty: float = 1.0  # distance units lost per radian of turning
-    stop_fraction: tuple[float, float] = (0.1, 0.35)  # a walk ends where the border distance falls below
-    # this fraction (drawn per walk) of its value at the start
-    length: tuple[float, float] = (
-        0.5,
-        1.0,
-    )  # max walk length per direction, as a fraction of the region size
 
 
 @dataclass
@@ -95,140 +78,6 @@ def rng_for(seed: int, *parts: object) -> np.random.Generator:
     """A generator that depends only on the seed and the item's name (order-independent)."""
     key = zlib.crc32("/".join(str(p) for p in parts).encode())
     return np.random.default_rng([int(seed), key])
-
-
-def border_distance(region: np.ndarray) -> np.ndarray:
-    """Euclidean distance of each region pixel to the nearest non-region pixel or the image border."""
-    padded = np.pad(region.astype(np.uint8), 1)
-    return cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
-
-
-def principal_angle(region: np.ndarray) -> float:
-    """Orientation (radians) of the region's principal axis."""
-    moments = cv2.moments(region.astype(np.uint8), binaryImage=True)
-    return 0.5 * math.atan2(2 * moments["mu11"], moments["mu20"] - moments["mu02"])
-
-
-def _walk(
-    dist: np.ndarray,
-    start: tuple[float, float],
-    heading: float,
-    limit: float,
-    max_steps: int,
-    style: ScribbleStyle,
-    rng: np.random.Generator,
-) -> list[tuple[float, float]]:
-    """Points (x, y) of a walk from ``start`` along the ridge of ``dist`` (greedy: farthest from the
-    border, minus a turning penalty). It stops before ``dist`` drops below ``limit`` or below a random
-    fraction of its starting value, and never re-enters cells it already crossed."""
-    height, width = dist.shape
-    x, y = start
-    points: list[tuple[float, float]] = []
-    turns = np.radians([-40.0, -20.0, 0.0, 20.0, 40.0])
-    floor = max(limit, rng.uniform(*style.stop_fraction) * float(dist[int(round(y)), int(round(x))]))
-    cell = max(2.0, 2.0 * style.step)
-    visited = {(int(x // cell), int(y // cell))}
-    for _ in range(max_steps):
-        best, best_score = None, -np.inf
-        current = (int(x // cell), int(y // cell))
-        for turn in turns:
-            angle = heading + turn
-            nx, ny = x + style.step * math.cos(angle), y + style.step * math.sin(angle)
-            col, row = int(round(nx)), int(round(ny))
-            if not (0 <= row < height and 0 <= col < width) or dist[row, col] < floor:
-                continue
-            target = (int(nx // cell), int(ny // cell))
-            if target != current and target in visited:
-                continue
-            score = float(dist[row, col]) - style.turn_penalty * abs(turn) + rng.normal(0.0, 0.2)
-            if score > best_score:
-                best, best_score = (nx, ny, angle), score
-        if best is None:
-            break
-        x, y, heading = best
-        visited.add((int(x // cell), int(y // cell)))
-        points.append((x, y))
-    return points
-
-
-def region_stroke(
-    region: np.ndarray,
-    num_strokes: int,
-    radius: int,
-    rng: np.random.Generator,
-    style: ScribbleStyle,
-    heading: float | None = None,
-) -> np.ndarray | None:
-    """A stroke mask (bool [H, W]) of ``num_strokes`` walks inside ``region``; ``None`` when the region
-    is too thin for a stroke of that radius even after thinning the stroke."""
-    dist = border_distance(region)
-    peak = float(dist.max()) if dist.size else 0.0
-    radius = min(radius, int(peak) - 1)
-    if radius < 0:
-        return None
-    limit = radius + 1.0
-    rows, cols = np.nonzero(dist >= limit)
-    weights = dist[rows, cols].astype(np.float64) ** 2
-    weights /= weights.sum()
-    x0, y0, w, h = cv2.boundingRect(region.astype(np.uint8))
-    canvas = np.zeros(region.shape, dtype=np.uint8)
-    for _ in range(num_strokes):
-        pick = int(rng.choice(len(rows), p=weights))
-        start = (float(cols[pick]), float(rows[pick]))
-        angle = (heading if heading is not None else rng.uniform(0, math.pi)) + rng.normal(0.0, 0.3)
-        max_steps = max(1, int(rng.uniform(*style.length) * max(w, h) / style.step))
-        forward = _walk(dist, start, angle, limit, max_steps, style, rng)
-        backward = _walk(dist, start, angle + math.pi, limit, max_steps, style, rng)
-        points = np.array(backward[::-1] + [start] + forward, dtype=np.float64)
-        polyline = np.round(points).astype(np.int32).reshape(-1, 1, 2)
-        cv2.polylines(canvas, [polyline], isClosed=False, color=1, thickness=2 * radius + 1)
-        if len(points) == 1:
-            cv2.circle(canvas, (int(start[0]), int(start[1])), radius, 1, thickness=-1)
-    stroke = (canvas > 0) & region
-    return stroke if stroke.any() else None
-
-
-def scribble_from_labels(
-    labels: np.ndarray,
-    object_ids: Sequence[int],
-    background_value: int,
-    rng: np.random.Generator,
-    style: ScribbleStyle | None = None,
-    void_value: int | None = VOID,
-) -> tuple[np.ndarray, list[tuple[int, int]], bool]:
-    """Scribble map for a dense label map: strokes with value k inside each object k of ``object_ids``
-    and value ``background_value`` in the background (label 0; ``void_value`` pixels excluded).
-
-    Returns (uint8 scribble [H, W], skipped objects as (id, area), whether a background stroke exists).
-    """
-    style = style or ScribbleStyle()
-    scribble = np.zeros(labels.shape, dtype=np.uint8)
-    skipped: list[tuple[int, int]] = []
-    for obj in object_ids:
-        region = labels == obj
-        area = int(region.sum())
-        stroke = None
-        if area >= style.min_area:
-            radius = int(rng.integers(style.radius[0], style.radius[1] + 1))
-            count = int(rng.integers(style.object_strokes[0], style.object_strokes[1] + 1))
-            stroke = region_stroke(region, count, radius, rng, style, heading=principal_angle(region))
-        if stroke is None:
-            if area:
-                skipped.append((int(obj), area))
-            continue
-        scribble[stroke] = obj
-    background = labels == 0
-    if void_value is not None:
-        background &= labels != void_value
-    has_background = False
-    if background.sum() >= style.min_area:
-        radius = int(rng.integers(style.radius[0], style.radius[1] + 1))
-        count = int(rng.integers(style.background_strokes[0], style.background_strokes[1] + 1))
-        stroke = region_stroke(background, count, radius, rng, style)
-        if stroke is not None:
-            scribble[stroke] = background_value
-            has_background = True
-    return scribble, skipped, has_background
 
 
 def _object_ids(labels: np.ndarray) -> list[int]:

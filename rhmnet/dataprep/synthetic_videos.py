@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rhmnet.data.io import write_image, write_json, write_palette_png
+from rhmnet.data.strokes import style_for_short_side
 from rhmnet.dataprep.scribble_synthesis import (
     ScribbleStyle,
     rng_for,
@@ -353,9 +354,7 @@ def write_coco_layout(
 
 def synthetic_style(size: tuple[int, int]) -> ScribbleStyle:
     """Stroke style scaled to the frame size (thinner strokes on small frames)."""
-    scale = min(size) / 480.0
-    low = max(1, round(3 * scale))
-    return ScribbleStyle(radius=(low, low + 1), min_area=max(16, int(64 * scale)))
+    return style_for_short_side(min(size))
 
 
 def make_synthetic_dataset(

@@ -9,6 +9,7 @@ is NCCL on CUDA devices and gloo otherwise.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import warnings
@@ -108,9 +109,14 @@ def init_distributed(device_spec: Optional[str] = None, local_rank_arg: Optional
 
 
 def cleanup(ctx: DistContext) -> None:
-    """Leave the process group (no-op for a single process)."""
+    """Leave the process group (no-op for a single process).
+
+    Unreachable objects that still hold the group (a DDP wrapper in a reference cycle) are collected here:
+    a gloo group destroyed during interpreter shutdown can abort the process (SIGABRT, "terminate called
+    without an active exception")."""
     if ctx.distributed and dist.is_initialized():
         dist.destroy_process_group()
+        gc.collect()
 
 
 def barrier(ctx: DistContext) -> None:

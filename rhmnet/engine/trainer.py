@@ -278,7 +278,7 @@ class Trainer:
         self.loss_sync_interval = max(1, interval if interval is not None else
                                       (1 if self.device.type == "cpu" else train.LOG_INTERVAL))
         self._pending: list[dict[str, Any]] = []  # iterations whose loss terms are still on the device
-        self._emit = lambda record: None  # set by fit(): where checked records go
+        self._emit = _discard  # set by fit(): where checked records go
         if ctx.is_main:
             prepare_checkpoint_dir(cfg, stage)
             if self.writer is None and train.TENSORBOARD:
@@ -380,6 +380,7 @@ class Trainer:
                 result.checkpoints += self._save(self.folder / LAST_CHECKPOINT)
             self.flush_losses()
         finally:
+            self._emit = _discard  # ``emit`` refers to this trainer: no cycle may outlive fit (see cleanup)
             restore_signals()
             bar.close()
             if log_file is not None:
@@ -584,6 +585,10 @@ def open_tensorboard(cfg: Config) -> Any:
                     "continuing without")
         return None
     return SummaryWriter(str(Path(cfg.TRAIN.CHECKPOINT_DIR).parent / "tensorboard" / cfg.NAME))
+
+
+def _discard(record: dict[str, float]) -> None:
+    """Where checked loss records go outside :meth:`Trainer.fit`."""
 
 
 def run_training(

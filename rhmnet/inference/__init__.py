@@ -1,5 +1,5 @@
 """Streaming per-frame inference."""
 
-from rhmnet.inference.session import FrameResult, InferenceError, VideoSegmenter
+from rhmnet.inference.session import FrameResult, InferenceError, ScribbleMemory, VideoSegmenter
 
-__all__ = ["FrameResult", "InferenceError", "VideoSegmenter"]
+__all__ = ["FrameResult", "InferenceError", "ScribbleMemory", "VideoSegmenter"]

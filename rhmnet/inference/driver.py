@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from rhmnet.data.io import IMAGE_SUFFIXES, list_files, read_frame_like, read_image, write_palette_png
-from rhmnet.inference.session import FrameResult, InferenceError, VideoSegmenter
+from rhmnet.inference.session import FrameResult, InferenceError, ScribbleMemory, VideoSegmenter
 
 if TYPE_CHECKING:
     from rhmnet.evaluation.speed import SpeedMeter
@@ -422,6 +422,7 @@ def segment_video(
     meter: Optional[SpeedMeter] = None,
     record_name: str = "video",
     with_reliable: bool = False,
+    other_scribbles: Sequence[ScribbleMemory] = (),
 ) -> VideoRun:
     """Segment ``frames`` in order: initialise on the first with ``scribble``, then step each one.
 
@@ -432,6 +433,7 @@ def segment_video(
     and ``on_frame``; ``collect`` keeps the label maps in the returned :class:`VideoRun`. ``meter`` times
     the model step alone under ``record_name``. The sink is closed (all masks written) before returning.
     ``with_reliable`` also computes each frame's upsampled reliable-region map (``result.reliable``).
+    ``other_scribbles`` (other annotated frames) join the scribble-level memory at initialisation.
     """
     run = VideoRun()
     start = time.perf_counter()
@@ -440,10 +442,10 @@ def segment_video(
             if meter is not None:
                 with meter.video(record_name) as record:
                     _loop(segmenter, frames, scribble, num_objects, object_ids, new_objects, sink, on_frame,
-                          collect, run, lambda fn: meter.step(record, fn), with_reliable)
+                          collect, run, lambda fn: meter.step(record, fn), with_reliable, other_scribbles)
             else:
                 _loop(segmenter, frames, scribble, num_objects, object_ids, new_objects, sink, on_frame, collect,
-                      run, lambda fn: fn(), with_reliable)
+                      run, lambda fn: fn(), with_reliable, other_scribbles)
     except BaseException:
         if sink is not None:
             sink.close(cancel=True)
@@ -467,6 +469,7 @@ def _loop(
     run: VideoRun,
     timed: Callable[[Callable[[], FrameResult]], FrameResult],
     with_reliable: bool,
+    other_scribbles: Sequence[ScribbleMemory] = (),
 ) -> None:
     for position, frame in enumerate(frames):
         joining = new_objects(frame) if new_objects is not None else None
@@ -474,7 +477,8 @@ def _loop(
             if scribble is None and joining is None:
                 raise InferenceError(f"no scribble for the first frame ({frame.name}) of {frames.description}")
             labels, ids = (scribble, object_ids) if scribble is not None else (joining.labels, joining.object_ids)
-            segmenter.initialize(frame.image, labels, num_objects=num_objects, object_ids=ids)
+            more = {"other_scribbles": other_scribbles} if other_scribbles else {}  # the one-scribble call as before
+            segmenter.initialize(frame.image, labels, num_objects=num_objects, object_ids=ids, **more)
         elif joining is not None:
             segmenter.add_objects(frame.image, joining.labels, joining.object_ids)
         result = timed(lambda f=frame.image, n=position: segmenter.step(f, frame_num=n, with_reliable=with_reliable))

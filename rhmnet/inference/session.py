@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Optional, Union
 
 import numpy as np
@@ -20,7 +21,7 @@ from rhmnet.labels import BACKGROUND, MAX_OBJECTS, NUM_CHANNELS
 from rhmnet.model import RHMNet
 from rhmnet.model.backbone import Normalisation
 from rhmnet.model.heads import all_channels
-from rhmnet.model.memory import MemoryBank
+from rhmnet.model.memory import MemoryBank, MemoryEntry
 from rhmnet.model.memory_encoder import one_hot
 from rhmnet.model.rhmnet import FrameFeatures
 
@@ -30,6 +31,15 @@ Frame = Union[np.ndarray, torch.Tensor]
 class InferenceError(RHMNetError, ValueError):
     """Bad input to the streaming API."""
 
+
+@dataclass(frozen=True)
+class ScribbleMemory:
+    """The scribble-level memory entries (one per decoder layer) of one annotated frame, made by
+    :meth:`VideoSegmenter.scribble_memory` for ``num_objects`` object slots; they depend only on the frame
+    and its strokes, so one set serves every pass over the video."""
+
+    entries: list[MemoryEntry]
+    num_objects: int
 
 
 class FrameResult:
@@ -209,6 +219,11 @@ class VideoSegmenter:
     frame, frame 0 included, returns the masks and updates memory by the memory policy ``settings``
     (a :class:`~rhmnet.config.TestConfig`; default: the model's ``cfg.TEST``).
 
+    Strokes on several frames: :meth:`scribble_memory` turns each further annotated frame into
+    scribble-level entries, and ``initialize(..., other_scribbles=...)`` puts them into the memory beside
+    the starting frame's own (every decoder layer reads them, as it reads the initial scribble). Without
+    ``other_scribbles`` the memory is exactly the one-scribble memory.
+
     Each frame is encoded once: ``initialize`` (and ``add_objects``) keep the features of their frame,
     and the next ``step`` reuses them when it is given a frame with the same pixels (compared exactly,
     so a reused or modified buffer is encoded afresh).
@@ -278,6 +293,12 @@ class VideoSegmenter:
             )
         return pad(resize_scribble(onehot, self.work_size), self.padding).to(self.dtype)
 
+    def _set_geometry(self, image: torch.Tensor) -> None:
+        """Frame size, working size and padding of a video from a normalised frame ``[1, 3, H, W]``."""
+        self.frame_size = tuple(image.shape[-2:])
+        self.work_size = working_size(self.frame_size, self.settings.INPUT_SHORT_SIDE)
+        self.padding = pad_amounts(*self.work_size, self.model.stride)
+
     def _encode(self, x: torch.Tensor, keep: bool = False) -> FrameFeatures:
         """Features of a prepared frame; reuses the kept features of the same pixels (then forgets them)."""
         kept, self._kept = self._kept, None
@@ -298,22 +319,26 @@ class VideoSegmenter:
         scribble: Union[np.ndarray, torch.Tensor],
         num_objects: Optional[int] = None,
         object_ids: Optional[Sequence[int]] = None,
+        other_scribbles: Sequence[ScribbleMemory] = (),
     ) -> None:
         """Start a video from a frame and its scribble.
 
-        ``num_objects`` (default: the largest object id in the scribble) fixes the object slots;
-        ``object_ids`` (default: all slots) are the objects valid from this frame on; others join later
-        with :meth:`add_objects` (YouTube-VOS). The frame's features are kept for the next :meth:`step`.
+        ``num_objects`` (default: the largest object id in the scribble) fixes the object slots; with
+        ``num_objects`` given, a scribble of background strokes only is accepted (the objects are labelled
+        on other frames). ``object_ids`` (default: all slots) are the objects valid from this frame on;
+        others join later with :meth:`add_objects` (YouTube-VOS). ``other_scribbles`` (from
+        :meth:`scribble_memory`, made for the same ``num_objects``) join the scribble-level memory. The
+        frame's features are kept for the next :meth:`step`.
         """
         image = normalise_frame(frame, self.normalisation, self.device, self.dtype)
-        self.frame_size = tuple(image.shape[-2:])
-        self.work_size = working_size(self.frame_size, self.settings.INPUT_SHORT_SIDE)
-        self.padding = pad_amounts(*self.work_size, self.model.stride)
+        self._set_geometry(image)
         onehot = self._prepare_scribble(scribble)
         present = _object_ids(onehot)
         n = num_objects if num_objects is not None else (max(present) if present else 0)
-        if n < 1 or not present:
+        if n < 1 or not (present or num_objects is not None):
             raise InferenceError("the scribble labels no object (values 1..10 mark objects)")
+        if any(other.num_objects != n for other in other_scribbles):
+            raise InferenceError(f"other scribbles must be made for the same {n} object slots")
         if n > MAX_OBJECTS:
             raise InferenceError(f"at most {MAX_OBJECTS} objects are supported, got {n}")
         ids = list(object_ids) if object_ids is not None else list(range(1, n + 1))
@@ -326,7 +351,12 @@ class VideoSegmenter:
         feats = self._encode(pad(self._to_work_size(image), self.padding), keep=True)
         with self._autocast():
             entries = self.model.initial_entries(feats, onehot, n, self.settings.USING_INITIAL_BG)
-        self.bank = MemoryBank(entries, self.model.scribble_for_masks, reuse_buffers=True)
+        self.bank = MemoryBank(
+            entries,
+            self.model.scribble_for_masks,
+            reuse_buffers=True,
+            other_scribbles=[other.entries for other in other_scribbles],
+        )
         self.frame_num = 0
 
     @torch.no_grad()
@@ -373,6 +403,25 @@ class VideoSegmenter:
             parts = self._to_frame_size(crop(parts, self.padding))
             reliable = (parts[:-1], parts[-1:])
         return FrameResult(used, unused, reliable, frame_num)
+
+    @torch.no_grad()
+    def scribble_memory(
+        self, frame: Frame, scribble: Union[np.ndarray, torch.Tensor], num_objects: int
+    ) -> ScribbleMemory:
+        """Scribble-level entries of an annotated frame (``num_objects`` slots; its strokes may label some
+        objects, or only background), for ``initialize(..., other_scribbles=...)`` of this video: call it
+        before ``initialize`` (it sets the video's frame geometry). Leaves the memory and the kept features
+        alone."""
+        if not 1 <= num_objects <= MAX_OBJECTS:
+            raise InferenceError(f"num_objects must lie in 1..{MAX_OBJECTS}, got {num_objects}")
+        image = normalise_frame(frame, self.normalisation, self.device, self.dtype)
+        self._set_geometry(image)
+        onehot = self._prepare_scribble(scribble)
+        x = pad(self._to_work_size(image), self.padding)
+        with self._autocast():
+            feats = self._encode_fn(x)
+            entries = self.model.initial_entries(feats, onehot, num_objects, self.settings.USING_INITIAL_BG)
+        return ScribbleMemory(entries, num_objects)
 
 
 def compiled_encoder(model: RHMNet, device: torch.device) -> Callable[[torch.Tensor], FrameFeatures]:

@@ -382,7 +382,7 @@ class TimmBackbone(InferencePathSwitch):
         EfficientNet-style models run stage by stage: the leading stages that are constant functions of the
         input (no parameter being trained, batch norm frozen or in eval mode, nothing random: the frozen
         stages in training, every stage at inference) run through folded channels-last copies. Those give
-        the same outputs up to float rounding and were measured 4x faster on a CPU (README, Speed)."""
+        the same outputs up to float rounding and were measured 4x faster on a CPU (docs/measurements.md)."""
         if self._inference_path:
             x = x.contiguous(memory_format=torch.channels_last)
         if not self._runs_stage_by_stage():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -41,9 +42,16 @@ class MemoryBank:
     masks (one list per refinement layer) and, at inference, the last frame's entries."""
 
     def __init__(
-        self, initial: list[MemoryEntry], scribble_for_masks: bool = False, reuse_buffers: bool = False
+        self,
+        initial: list[MemoryEntry],
+        scribble_for_masks: bool = False,
+        reuse_buffers: bool = False,
+        other_scribbles: Sequence[list[MemoryEntry]] = (),
     ) -> None:
         self.initial = initial
+        # scribble-level entries of further annotated frames (one list per frame, one entry per decoder
+        # layer): every layer reads them right after ``initial``
+        self.other_scribbles = list(other_scribbles)
         self.reliable: list[MemoryEntry] = []
         self.masks: list[list[MemoryEntry]] = [[] for _ in range(len(initial) - 1)]
         self.last_reliable: Optional[MemoryEntry] = None
@@ -57,7 +65,7 @@ class MemoryBank:
     def entries(self, level: int, temporary: Optional[MemoryEntry]) -> list[MemoryEntry]:
         """What the decoder layer of ``level`` reads: level 0 (reliable region) the high-reliability entries,
         levels >= 1 (masks) all levels (the current frame's temporary entry joins once mask entries exist)."""
-        out = [self.initial[level]]
+        out = [self.initial[level], *(entries[level] for entries in self.other_scribbles)]
         if level == 0:
             out += self.reliable
             if self.last_reliable is not None:

@@ -70,21 +70,26 @@ def main() -> None:
         order = accumulation_order([clips[i] for i in range(global_batch)], ctx.world_size, accumulate,
                                    per_process)
     try:
-        trainer = Trainer(cfg, "video", ctx, RunOptions(shuffle=False, progress=False), FixedSamples(order))
-        first_grads: dict[str, torch.Tensor] = {}
-
-        def record_first(optimizer, args, kwargs) -> None:  # gradients the first step applies (DDP-averaged)
-            if not first_grads:
-                first_grads.update({n: p.grad.detach().clone() for n, p in trainer.net.named_parameters()
-                                    if p.grad is not None})
-
-        trainer.optimizer.register_step_pre_hook(record_first)
-        trainer.fit()
-        if ctx.is_main:
-            torch.save(first_grads, out / "first_grads.pt")
+        train_and_record(cfg, ctx, order, out)  # returns with the trainer unreachable: cleanup() frees it
     finally:
         cleanup(ctx)
 
+
+def train_and_record(cfg, ctx, order: list, out: Path) -> None:
+    """Train on ``order`` and save the gradients the first optimiser step applies (DDP-averaged)."""
+    trainer = Trainer(cfg, "video", ctx, RunOptions(shuffle=False, progress=False), FixedSamples(order))
+    first_grads: dict[str, torch.Tensor] = {}
+    net = trainer.net
+
+    def record_first(optimizer, args, kwargs) -> None:
+        if not first_grads:
+            first_grads.update({n: p.grad.detach().clone() for n, p in net.named_parameters()
+                                if p.grad is not None})
+
+    trainer.optimizer.register_step_pre_hook(record_first)
+    trainer.fit()
+    if ctx.is_main:
+        torch.save(first_grads, out / "first_grads.pt")
 
 if __name__ == "__main__":
     main()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +57,23 @@ def test_loss_decreases_on_tiny_set(synthetic_roots: dict[str, Path], tmp_path: 
     assert len(writer.scalars["train/total"]) == 50 and len(writer.images) == 5
     assert writer.images[0].dtype == np.uint8 and writer.images[0].shape == (2 * 64, 4 * 64, 3)
 
+
+
+def test_trainer_is_freed_without_the_garbage_collector(synthetic_roots: dict[str, Path], tmp_path: Path) -> None:
+    """After fit() no reference cycle keeps the trainer alive: under DDP it holds the process group, and a gloo
+    group destroyed during interpreter shutdown can abort the process."""
+    cfg = tiny_config(synthetic_roots, tmp_path, "TRAIN.EPOCH=1")
+    clips = EpochSeededDataset(build_train_dataset(cfg, "video"), seed=1)
+    trainer = Trainer(cfg, "video", DistContext(), RunOptions(progress=False),
+                      FixedSamples([clips[i] for i in range(4)]))
+    trainer.fit()
+    freed = weakref.ref(trainer)
+    gc.disable()
+    try:
+        del trainer
+        assert freed() is None, "a reference cycle keeps the trainer alive after fit()"
+    finally:
+        gc.enable()
 
 def test_param_groups_and_schedules() -> None:
     cfg = load_config("video_training", ["MODEL.BACKBONE.PRETRAINED=false", "MODEL.BACKBONE.NAME=resnet18",
