@@ -163,6 +163,16 @@ def check_output(folder: str | Path, overwrite: bool, items: Optional[Sequence[s
     return folder
 
 
+def prepare_output_dir(path: str | Path, overwrite: bool, what: str = "output folder",
+                       flag: str = "--overwrite") -> Path:
+    """Create ``path`` or check that it is an empty folder (:func:`check_output`); a non-empty one is an
+    error unless ``overwrite``. Callers that pass ``overwrite=True`` remove their own earlier outputs (never
+    the whole folder); prefer :class:`StagedOutput`, which replaces them only after success."""
+    path = check_output(path, overwrite, what=what, flag=flag)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _write_failed(path: Path, exc: OSError) -> OutputWriteError:
     return OutputWriteError(f"cannot write {path}: {exc.strerror or exc}; earlier results were left as they were")
 
