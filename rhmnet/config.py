@@ -24,6 +24,7 @@ import yaml
 
 from rhmnet.errors import RHMNetError
 from rhmnet.labels import MAX_OBJECTS
+from rhmnet.ranges import AT_LEAST_0, AT_LEAST_1, POSITIVE, UNIT, UNIT_OPEN_TOP, Range
 
 
 def _find_config_dir() -> Path:
@@ -426,8 +427,6 @@ def check_supported(cfg: Config) -> None:
             )
     if cfg.TRAIN.LR_SCHEDULE not in ("auto", "poly", "step"):
         raise ConfigError(f"config key TRAIN.LR_SCHEDULE: {cfg.TRAIN.LR_SCHEDULE!r} is not one of auto, poly, step")
-    if cfg.TRAIN.ACCUMULATE_STEPS < 1:
-        raise ConfigError(f"config key TRAIN.ACCUMULATE_STEPS: must be >= 1, got {cfg.TRAIN.ACCUMULATE_STEPS}")
 
 
 def load_config(name_or_path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
@@ -463,26 +462,80 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     return cfg
 
 
+# The valid range of every numeric key (a list key: of each of its items). Checked at load by check_values,
+# the one place: code that uses a value relies on it being inside its range.
+VALUE_RANGES: dict[str, Range] = {
+    "MODEL.HIDDEN_DIM": AT_LEAST_1,
+    "MODEL.REFINE_LAYERS": AT_LEAST_1,
+    "MODEL.TOTAL_STRIDE": AT_LEAST_1,
+    "MODEL.OBJECT_THRESHOLD": UNIT,
+    "MODEL.BACKBONE.FROZEN_STAGES": AT_LEAST_0,
+    "MODEL.ATTACH.THRESHOLD_MEAN_FEAT": UNIT,
+    "MODEL.ATTACH.THRESHOLD_SOFT_LABEL": UNIT,
+    "MODEL.TRANSFORMER.NHEAD": AT_LEAST_1,
+    "MODEL.TRANSFORMER.DIM_FEEDFORWARD": AT_LEAST_1,
+    "MODEL.TRANSFORMER.DROPOUT": UNIT_OPEN_TOP,
+    "MODEL.TRANSFORMER.REFINE_THRESHOLD": UNIT,
+    "DATASETS.MINIMUM_AREA": AT_LEAST_0,
+    "DATASETS.MAX_OBJECT_NUM": AT_LEAST_1,
+    "DATASETS.DILATE_KERNEL_SIZE": AT_LEAST_0,
+    "DATASETS.CROP_SIZE": Range(16),
+    "DATASETS.SAMPLE_PROBABILITY": AT_LEAST_0,
+    "DATASETS.WARMUP_SAMPLE_PROBABILITY": AT_LEAST_0,
+    "DATASETS.MOSAIC_PROBABILITY": UNIT,
+    "DATASETS.WARMUP_EPOCHS": AT_LEAST_0,
+    "DATASETS.PASTE_OBJECTS_PROBABILITY": UNIT,
+    "DATASETS.PASTE_MAX_OBJECTS": Range(1, MAX_OBJECTS - 1),  # a clip keeps one object of its own
+    "DATASETS.RESIZE_SHORT_SIDE": AT_LEAST_1,
+    "DATASETS.COCOS.CLIP_LENGTH": AT_LEAST_1,
+    "DATASETS.YTB.CLIP_LENGTH": AT_LEAST_1,
+    "DATASETS.DAVIS.CLIP_LENGTH": AT_LEAST_1,
+    "TRAIN.NUM_WORKERS": AT_LEAST_0,
+    "TRAIN.BATCH_SIZE": AT_LEAST_1,
+    "TRAIN.EPOCH": AT_LEAST_1,
+    "TRAIN.LR": POSITIVE,
+    "TRAIN.BACKBONE_MULTIPLIER": AT_LEAST_0,
+    "TRAIN.WEIGHT_DECAY": AT_LEAST_0,
+    "TRAIN.STEP_SIZE": AT_LEAST_1,
+    "TRAIN.MAX_SKIP": AT_LEAST_0,
+    "TRAIN.INIT_SKIP": AT_LEAST_0,
+    "TRAIN.SKIP_INCREASE_STEP": AT_LEAST_1,
+    "TRAIN.LR_DECREASE_STEP": AT_LEAST_1,
+    "TRAIN.SAMPLES_PER_EPOCH": AT_LEAST_1,
+    "TRAIN.ACCUMULATE_STEPS": AT_LEAST_1,
+    "TRAIN.GRAD_CLIP": AT_LEAST_0,
+    "TRAIN.EMA_DECAY": UNIT_OPEN_TOP,
+    "TRAIN.LOG_INTERVAL": AT_LEAST_1,
+    "TRAIN.LOSS.MASK.WEIGHT": AT_LEAST_0,
+    "TRAIN.LOSS.MASK.BG_WEIGHT": AT_LEAST_0,
+    "TRAIN.LOSS.SMOOTH.ALPHA": AT_LEAST_0,
+    "TRAIN.LOSS.SMOOTH.WEIGHT": AT_LEAST_0,
+    "TRAIN.LOSS.CONSISTENCY.WEIGHT": AT_LEAST_0,
+    "TRAIN.LOSS.SCRIBBLE_LOSS.ALPHA": UNIT,
+    "TRAIN.LOSS.SCRIBBLE_LOSS.GAMMA": AT_LEAST_0,
+    "TRAIN.LOSS.SCRIBBLE_LOSS.WEIGHT": AT_LEAST_0,
+    "TEST.MAX_MEMORY_LENGTH": AT_LEAST_1,
+    "TEST.UPDATE_FREQUENCY": AT_LEAST_1,
+    "TEST.SCRIBBLE_UPDATE_FREQUENCY": AT_LEAST_1,
+    "TEST.INPUT_SHORT_SIDE": AT_LEAST_0,
+}
+
+
 def check_values(cfg: Config) -> None:
-    """ConfigError naming the key for values that would otherwise fail deep inside torch."""
-    positive = {
-        "TRAIN.BATCH_SIZE": cfg.TRAIN.BATCH_SIZE,
-        "TRAIN.EPOCH": cfg.TRAIN.EPOCH,
-        "TRAIN.SAMPLES_PER_EPOCH": cfg.TRAIN.SAMPLES_PER_EPOCH,
-    }
-    for key, value in positive.items():
-        if value < 1:
-            raise ConfigError(f"config key {key}: must be at least 1, got {value}")
-    if cfg.TRAIN.NUM_WORKERS < 0:
-        raise ConfigError(f"config key TRAIN.NUM_WORKERS: must be >= 0, got {cfg.TRAIN.NUM_WORKERS}")
-    paste = cfg.DATASETS.PASTE_OBJECTS_PROBABILITY
-    if not 0.0 <= paste <= 1.0:
-        raise ConfigError(f"config key DATASETS.PASTE_OBJECTS_PROBABILITY: must be in [0, 1], got {paste}")
-    if not 1 <= cfg.DATASETS.PASTE_MAX_OBJECTS <= MAX_OBJECTS - 1:
-        raise ConfigError(
-            f"config key DATASETS.PASTE_MAX_OBJECTS: must be in 1..{MAX_OBJECTS - 1} (a clip keeps one object of "
-            f"its own and holds at most {MAX_OBJECTS}), got {cfg.DATASETS.PASTE_MAX_OBJECTS}"
-        )
+    """ConfigError naming the key and its valid range for a value outside :data:`VALUE_RANGES` (or of an
+    inconsistent pair), before anything is built from it."""
+    for key, valid in VALUE_RANGES.items():
+        value = _get(cfg, key)
+        for index, item in enumerate(value) if isinstance(value, list) else [(None, value)]:
+            problem = valid.problem(item)
+            if problem is not None:
+                where = key if index is None else f"{key}[{index}]"
+                raise ConfigError(f"config key {where}: {problem}")
     crop = cfg.DATASETS.CROP_SIZE
-    if len(crop) != 2 or any(int(s) < 16 for s in crop):
+    if len(crop) != 2:
         raise ConfigError(f"config key DATASETS.CROP_SIZE: expected [height, width], each >= 16, got {crop}")
+    if cfg.MODEL.HIDDEN_DIM % cfg.MODEL.TRANSFORMER.NHEAD:
+        raise ConfigError(
+            f"config key MODEL.HIDDEN_DIM: {cfg.MODEL.HIDDEN_DIM} must be a multiple of MODEL.TRANSFORMER.NHEAD "
+            f"({cfg.MODEL.TRANSFORMER.NHEAD})"
+        )

@@ -1,6 +1,10 @@
 """A demo that learns to segment real video on a CPU, with no downloads:
 
-    python -m rhmnet.demo [--out outputs/demo] [--davis PATH ...] [--iters N] [--threads N|auto] [--holdout]
+    python -m rhmnet.demo [--out outputs/demo] [--overwrite] [--davis PATH ...] [--iters N] [--threads N|auto]
+        [--holdout]
+
+A non-empty ``--out`` is an error unless ``--overwrite``: the earlier run is then set aside, removed when
+this run succeeds and put back when it fails.
 
 1. builds a synthetic scribble-VOS dataset (moving textured shapes; DAVIS and YouTube-VOS layouts) and
    prepares every DAVIS-layout training root given with ``--davis`` (default: ``../shared/data/davis16-train``
@@ -66,6 +70,7 @@ from rhmnet.engine.trainer import RunOptions, run_training
 from rhmnet.errors import run_cli
 from rhmnet.evaluation.common import add_threads_argument, apply_threads
 from rhmnet.evaluation.davis import evaluate_results
+from rhmnet.guards import check_output, replaced_on_success
 from rhmnet.inference import VideoSegmenter
 from rhmnet.inference.driver import FrameSource, PaletteWriter
 from rhmnet.inference.driver import segment_video as run_video
@@ -82,6 +87,7 @@ from rhmnet.model import RHMNet
 from rhmnet.model.backbone import AnyBackbone, build_backbone
 from rhmnet.model_io import load_model, save_model
 from rhmnet.overlay import overlay
+from rhmnet.ranges import AT_LEAST_1, option
 
 log = logging.getLogger("rhmnet.demo")
 REPO = Path(__file__).resolve().parent.parent
@@ -495,7 +501,7 @@ def training_davis_roots(args: argparse.Namespace) -> list[Path]:
     roots = [p.resolve() for p in args.davis] if args.davis else default_davis_roots(args.shared)
     for root in roots:
         if not root.is_dir():
-            raise SystemExit(f"--davis {root}: no such folder")
+            raise DatasetError(f"--davis {root}: no such folder")
     return roots
 
 
@@ -535,11 +541,12 @@ def add_run_arguments(parser: argparse.ArgumentParser, device_help: str) -> None
         help="DAVIS-layout training root (JPEGImages/480p, Annotations/480p; repeatable; default: "
         "<shared>/data/davis16-train when present)",
     )
-    parser.add_argument("--num-train", type=int, default=32, help="synthetic training videos per layout")
-    parser.add_argument("--num-val", type=int, default=8, help="held-out synthetic videos")
+    parser.add_argument("--num-train", type=option(int, AT_LEAST_1), default=32,
+                        help="synthetic training videos per layout")
+    parser.add_argument("--num-val", type=option(int, AT_LEAST_1), default=8, help="held-out synthetic videos")
     parser.add_argument(
         "--train-objects",
-        type=int,
+        type=option(int, AT_LEAST_1),
         nargs=2,
         default=(1, 3),
         metavar=("MIN", "MAX"),
@@ -572,10 +579,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=REPO / "outputs" / "demo", help="output folder")
     add_run_arguments(parser, "cpu (the demo's target) or cuda")
-    parser.add_argument("--iters", type=int, default=None, help="training iterations (default: the config's)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an earlier demo run in --out (put back if this run fails)")
+    parser.add_argument("--iters", type=option(int, AT_LEAST_1), default=None,
+                        help="training iterations (default: the config's)")
     parser.add_argument(
         "--davis-frames",
-        type=int,
+        type=option(int, AT_LEAST_1),
         default=None,
         help="segment only the first N frames of each DAVIS validation video (no J&F then)",
     )
@@ -588,12 +598,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     check_run_arguments(parser, args)
     apply_threads(args.threads)
-    start = time.perf_counter()
-    timer = PhaseTimer()
     out = args.out.resolve()
-    print(f"demo output folder: {out}")
     davis_roots = training_davis_roots(args)
     probe = load_config(args.config, args.overrides)  # fails early on a bad config or override
+    check_output(out, args.overwrite, what="--out")
+    print(f"demo output folder: {out}")
+    with replaced_on_success(out):  # --overwrite: the earlier run comes back if this one fails
+        return run_demo(args, out, davis_roots, probe)
+
+
+def run_demo(args: argparse.Namespace, out: Path, davis_roots: list[Path], probe: Config) -> int:
+    """The demo's work after its arguments were checked: data, training, evaluation, reports."""
+    start = time.perf_counter()
+    timer = PhaseTimer()
     with timer("data"):
         data = build_training_data(out / "data", args, davis_roots, probe.DATASETS.RESIZE_SHORT_SIDE)
     cfg = load_config(args.config, [*data.overrides(), f"TRAIN.CHECKPOINT_DIR={out / 'checkpoints'}",

@@ -6,8 +6,9 @@ through :func:`run_cli`, which prints such errors as one line and returns the ex
 is a bug and keeps its traceback.
 
 Exit status convention of every command: 0 success; 1 the run itself failed (e.g. a non-finite training
-loss, outputs outside the faithfulness tolerances); 2 bad input or usage (as argparse); 128 + N stopped by
-signal N after saving what is needed to resume (130 for Ctrl-C, 143 for SIGTERM).
+loss, outputs outside the faithfulness tolerances, a result that could not be written: read-only folder,
+full disk); 2 bad input or usage (as argparse); 128 + N stopped by signal N after saving what is needed to
+resume (130 for Ctrl-C, 143 for SIGTERM).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+RUN_FAILED = 1
 USAGE_ERROR = 2
 
 
@@ -26,7 +28,8 @@ class RHMNetError(Exception):
 
 
 def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
-    """Run an entry point's ``main(argv)``; report :class:`RHMNetError` and missing files in one line."""
+    """Run an entry point's ``main(argv)``; report :class:`RHMNetError`, missing files (exit 2) and other
+    operating-system errors, such as a full disk (exit 1), in one line."""
     try:
         return main(argv)
     except RHMNetError as exc:
@@ -35,6 +38,9 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE_ERROR
+    except OSError as exc:  # the environment, not a bug: full disk, I/O error
+        print(f"error: {exc}", file=sys.stderr)
+        return RUN_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

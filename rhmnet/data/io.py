@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from rhmnet.errors import RHMNetError
+from rhmnet.guards import read_name_list
 from rhmnet.labels import BACKGROUND, remap_davis_eval_scribble, remap_ytb_eval_scribble
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -39,6 +40,8 @@ DAVIS_PALETTE: np.ndarray = _make_davis_palette()
 
 def _open(path: Path) -> Image.Image:
     """Open an image file fully (decoding it now) or raise a DatasetError naming it."""
+    if path.is_dir():
+        raise DatasetError(f"{path} is a folder, not an image file")
     if not path.is_file():
         raise DatasetError(f"missing file: {path}")
     try:
@@ -91,10 +94,19 @@ def read_frame_like(path: str | Path, shape: tuple[int, ...]) -> np.ndarray:
     return image
 
 
+LOSSY_FORMATS = ("JPEG", "MPO")  # compression noise would turn into label values (phantom objects)
+
+
 def read_label_map(path: str | Path) -> np.ndarray:
-    """A single-channel label file (scribble ``.bmp`` or palette/grey PNG) as uint8 [H, W] of raw values."""
+    """A single-channel label file (scribble ``.bmp`` or palette/grey PNG) as uint8 [H, W] of raw values.
+    A JPEG is refused whatever its name: its compression noise would become labels (e.g. a phantom object)."""
     path = Path(path)
     image = _open(path)
+    if image.format in LOSSY_FORMATS:
+        raise DatasetError(
+            f"{path}: a JPEG label image; lossy compression changes label values (noise would become objects). "
+            "Save scribbles and masks losslessly (PNG or BMP)"
+        )
     if image.mode not in ("P", "L"):
         raise DatasetError(
             f"{path}: expected a single-channel (palette or grey) label image, got mode {image.mode}"
@@ -184,11 +196,12 @@ def list_files(folder: str | Path, suffixes: tuple[str, ...]) -> list[Path]:
 
 
 def read_image_set(path: str | Path) -> list[str]:
-    """Names listed one per line in an image-set file (DAVIS ``ImageSets/2017/train.txt``)."""
+    """Names listed one per line in an image-set file (DAVIS ``ImageSets/2017/train.txt``); each must be a
+    plain name (``guards.safe_name``: an error naming the file and the line otherwise)."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"missing image-set file: {path}")
-    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    names = read_name_list(path)
     if not names:
         raise DatasetError(f"empty image set: {path}")
     return names

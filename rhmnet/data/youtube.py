@@ -5,11 +5,14 @@ the dense masks ``<root>/train/Annotations/<video>/*.png``."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rhmnet.data.io import DatasetError
 from rhmnet.data.sample import ClipOptions
 from rhmnet.data.video import VideoEntry, VideoScribbleDataset, finish_listing, pair_video_files
+from rhmnet.guards import safe_name
 
 YTB_SKIP_DIVISOR = 5  # YouTube-VOS frames are already 5 apart: the curriculum's skip is divided by 5
 
@@ -46,3 +49,60 @@ class YtbScribbleDataset(VideoScribbleDataset):
             mask_dir=lambda name: Path(root) / "train" / "Annotations" / name,
         )
         self.root = Path(root)
+
+
+@dataclass
+class YtbVideo:
+    """Listed frames of a video and, per frame, the objects whose first frame it is."""
+
+    name: str
+    frames: list[str]
+    num_objects: int
+    starts: dict[str, list[int]] = field(default_factory=dict)
+
+
+def parse_meta(meta: object, meta_path: Path) -> list[YtbVideo]:
+    """Videos of a YouTube-VOS ``meta.json`` (in file order), checked: video and frame names must be plain
+    names (they become paths), object ids integers >= 1, frames lists of strings."""
+    videos = meta.get("videos") if isinstance(meta, dict) else None
+    if not isinstance(videos, dict):
+        raise DatasetError(f"{meta_path}: expected {{'videos': {{<video>: {{'objects': {{...}}}}}}}}")
+    if not videos:
+        raise DatasetError(f"{meta_path}: lists no videos")
+    out = []
+    for name, info in videos.items():
+        safe_name(name, meta_path, "video name")
+        objects = info.get("objects") if isinstance(info, dict) else None
+        if not isinstance(objects, dict):
+            raise DatasetError(
+                f"{meta_path}: video {name!r}: expected 'objects' to map object ids to {{'frames': [...]}}, "
+                f"got {type(objects).__name__}"
+            )
+        starts: dict[str, list[int]] = defaultdict(list)
+        frames: set[str] = set()
+        for key, obj in objects.items():
+            try:
+                obj_id = int(key)
+            except ValueError:
+                raise DatasetError(
+                    f"{meta_path}: video {name!r} has a non-numeric object id {key!r}"
+                ) from None
+            if obj_id < 1:
+                raise DatasetError(f"{meta_path}: video {name!r}: object id {key!r} must be at least 1")
+            listed = obj.get("frames") if isinstance(obj, dict) else None
+            if not isinstance(listed, list) or not all(isinstance(f, str) for f in listed):
+                raise DatasetError(
+                    f"{meta_path}: object {key} of video {name!r}: expected {{'frames': [<frame name>, ...]}} "
+                    f"(a list of strings), got {obj!r:.80}"
+                )
+            if not listed:
+                raise DatasetError(f"{meta_path}: object {key} of video {name!r} lists no frames")
+            for frame in listed:
+                safe_name(frame, meta_path, f"frame name of video {name!r}")
+            frames.update(listed)
+            starts[min(listed)].append(obj_id)
+        if not frames:
+            raise DatasetError(f"{meta_path}: video {name!r} lists no objects")
+        ids = [i for group in starts.values() for i in group]
+        out.append(YtbVideo(name, sorted(frames), max(ids), {k: sorted(v) for k, v in starts.items()}))
+    return out

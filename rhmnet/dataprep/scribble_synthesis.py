@@ -41,6 +41,8 @@ from rhmnet.data.strokes import (  # noqa: F401 (re-exported: the stroke drawing
     region_stroke,
     scribble_from_labels,
 )
+from rhmnet.data.youtube import parse_meta
+from rhmnet.guards import safe_name
 from rhmnet.labels import MAX_OBJECTS
 
 
@@ -136,7 +138,8 @@ def synthesize_davis(
     root = Path(root)
     out_root = Path(out_root) if out_root is not None else root
     style = style or ScribbleStyle()
-    names = list(sequences) if sequences is not None else davis_sequences(root, resolution)
+    names = ([safe_name(n, "--sequences", "sequence name") for n in sequences] if sequences is not None
+             else davis_sequences(root, resolution))
     if not names:
         raise DatasetError(
             f"DAVIS: no sequences found under {root} (no ImageSets/2017/*.txt, no annotations)"
@@ -173,6 +176,23 @@ def synthesize_davis(
     return report
 
 
+def youtube_videos(root: Path, split: str) -> list[str]:
+    """The videos of a YouTube-VOS split: the folders of ``<split>/Annotations``, sorted."""
+    folder = Path(root) / split / "Annotations"
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def davis_outputs(names: Sequence[str], groups: int) -> list[str]:
+    """What :func:`synthesize_davis` writes under its output root for ``names``, as relative paths."""
+    return [*(f"train_scribbles/{n}" for n in names),
+            *(f"valid_scribbles{g}/{n}.bmp" for g in range(groups) for n in names)]
+
+
+def youtube_outputs(root: Path, splits: Sequence[str]) -> list[str]:
+    """What :func:`synthesize_youtube` writes under its output root, as relative paths."""
+    return [f"{split}_scribbles/{video}" for split in splits for video in youtube_videos(root, split)]
+
+
 def synthesize_youtube(
     root: str | Path,
     out_root: str | Path | None = None,
@@ -193,12 +213,11 @@ def synthesize_youtube(
         if not anno_root.is_dir():
             raise DatasetError(f"YouTube-VOS: missing annotation folder {anno_root}")
         meta_path = root / split / "meta.json"
-        meta = read_json(meta_path).get("videos", {}) if meta_path.is_file() else {}
-        videos = sorted(p.name for p in anno_root.iterdir() if p.is_dir())
-        for video in tqdm(videos, desc=f"YouTube-VOS {split} scribbles", disable=not progress):
+        listed = parse_meta(read_json(meta_path), meta_path) if meta_path.is_file() else []
+        objects = {video.name: video.num_objects for video in listed}
+        for video in tqdm(youtube_videos(root, split), desc=f"YouTube-VOS {split} scribbles", disable=not progress):
             files = list_files(anno_root / video, (".png",))
-            ids = [int(k) for k in meta.get(video, {}).get("objects", {})]
-            num_objects = max(ids) if ids else _max_object_id(files)
+            num_objects = objects.get(video) or _max_object_id(files)
             for path in files:
                 _scribble_file(
                     read_palette_png(path),

@@ -24,6 +24,7 @@ from rhmnet.dataprep.scribble_synthesis import (
     synthesize_davis,
     synthesize_youtube,
 )
+from rhmnet.ranges import Range, option
 
 LAYOUTS = ("davis", "youtube", "coco")
 LAYOUT_DIRS = {"davis": "DAVIS", "youtube": "Youtube-VOS", "coco": "COCO"}
@@ -33,9 +34,14 @@ CATEGORIES = ("ellipse", "polygon")
 TEXTURE_SPREAD = 40.0  # std of the second texture colour around the first (per channel, 0-255 scale)
 
 
+TEXTURE_SPREAD_RANGE = Range(0, 255)
+
+
 def parse_texture_spread(text: str) -> float | None:
-    """Command-line value of a texture spread: a number, or 'none' for independent colours."""
-    return None if text.strip().lower() == "none" else float(text)
+    """Command-line value of a texture spread: a number in [0, 255], or 'none' for independent colours."""
+    if text.strip().lower() == "none":
+        return None
+    return option(float, TEXTURE_SPREAD_RANGE)(text)
 
 
 def add_texture_spread_argument(parser: argparse.ArgumentParser) -> None:

@@ -28,6 +28,7 @@ from rhmnet.engine.checkpoints import checkpoint_dir
 from rhmnet.engine.distributed import DistContext, cleanup, init_distributed
 from rhmnet.engine.trainer import RunOptions, TrainingInterrupted, run_training
 from rhmnet.errors import run_cli
+from rhmnet.ranges import AT_LEAST_0, AT_LEAST_1, option
 
 log = logging.getLogger("rhmnet.train")
 
@@ -46,10 +47,10 @@ def build_parser(stage: str, default_config: str) -> argparse.ArgumentParser:
                         help="cpu, cuda or cuda:N (default: cuda:LOCAL_RANK if available, else cpu)")
     parser.add_argument("--local_rank", "--local-rank", dest="local_rank", type=int, default=None,
                         help="set by the legacy torch.distributed.launch; LOCAL_RANK in the environment wins")
-    parser.add_argument("--max_iters", "--max-iters", dest="max_iters", type=int, default=None,
+    parser.add_argument("--max_iters", "--max-iters", dest="max_iters", type=option(int, AT_LEAST_1), default=None,
                         help="stop after this many iterations in total (writes last_checkpoint.pth.tar)")
-    parser.add_argument("--save_every", "--save-every", dest="save_every", type=int, default=0,
-                        help="also write last_checkpoint.pth.tar every N iterations")
+    parser.add_argument("--save_every", "--save-every", dest="save_every", type=option(int, AT_LEAST_0), default=0,
+                        help="also write last_checkpoint.pth.tar every N iterations (0: off)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the checkpoints and log of an earlier run in the checkpoint folder")
     parser.add_argument("--no_progress", "--no-progress", dest="progress", action="store_false",
@@ -59,13 +60,8 @@ def build_parser(stage: str, default_config: str) -> argparse.ArgumentParser:
 
 
 def parse_args(stage: str, default_config: str, argv: Optional[list[str]] = None) -> argparse.Namespace:
-    """Parse options and overrides in any order."""
-    args = build_parser(stage, default_config).parse_intermixed_args(argv)
-    if args.max_iters is not None and args.max_iters < 1:
-        raise SystemExit(f"--max_iters must be >= 1, got {args.max_iters}")
-    if args.save_every < 0:
-        raise SystemExit(f"--save_every must be >= 0, got {args.save_every}")
-    return args
+    """Parse options and overrides in any order (a value outside its range is a usage error, exit 2)."""
+    return build_parser(stage, default_config).parse_intermixed_args(argv)
 
 
 class _TqdmHandler(logging.Handler):

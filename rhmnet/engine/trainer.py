@@ -239,9 +239,7 @@ class Trainer:
         self.loader, self.sampler, self.generator = build_loader(
             self.dataset, ctx, train.BATCH_SIZE, train.NUM_WORKERS, train.SEED, self.options.shuffle,
             pin_memory=train.PIN_MEMORY)
-        self.accumulate = train.ACCUMULATE_STEPS
-        if self.accumulate < 1:
-            raise ConfigError(f"TRAIN.ACCUMULATE_STEPS must be >= 1, got {self.accumulate}")
+        self.accumulate = train.ACCUMULATE_STEPS  # >= 1: config.check_values
         # iterations are optimiser steps of ACCUMULATE_STEPS micro-batches each
         self.iters_per_epoch = len(self.sampler) // train.BATCH_SIZE // self.accumulate
         if self.iters_per_epoch < 1:
@@ -309,10 +307,8 @@ class Trainer:
         """The exponential moving average of the weights (TRAIN.EMA_DECAY > 0), restored on an exact resume
         of a run that kept one; None when off."""
         decay = float(self.cfg.TRAIN.EMA_DECAY)
-        if decay == 0:
+        if decay == 0:  # else in (0, 1): config.check_values
             return None
-        if not 0 < decay < 1:
-            raise ConfigError(f"TRAIN.EMA_DECAY must be in [0, 1), got {decay}")
         average = AveragedModel(self.net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
         average.module.cfg = self.net.cfg  # the run's config object, not a copy (checkpoints record it)
         if plan is not None and plan.mode == "exact" and "trained_model" in plan.data:

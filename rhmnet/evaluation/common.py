@@ -13,9 +13,10 @@ import numpy as np
 import torch
 
 from rhmnet.config import Config, ConfigError, config_from_dict, load_config, merge_dict, parse_overrides
-from rhmnet.guards import check_device
+from rhmnet.guards import check_device, safe_name
 from rhmnet.inference import VideoSegmenter
 from rhmnet.inference.session import PRECISIONS
+from rhmnet.ranges import AT_LEAST_0, option
 
 CHECKPOINT_PATTERN = "pretrain_weights_{config}/pretrain_checkpoint_{epoch}.pth.tar"
 
@@ -38,9 +39,12 @@ def add_model_arguments(
         f"else {default_config})",
     )
     parser.set_defaults(default_config=default_config)
-    parser.add_argument("--ckpt_num", type=int, default=0, help="epoch of the checkpoint to evaluate")
-    parser.add_argument("--start", type=int, default=0, help="first epoch of a range (when --ckpt_num is 0)")
-    parser.add_argument("--end", type=int, default=0, help="last epoch of a range (when --ckpt_num is 0)")
+    parser.add_argument("--ckpt_num", type=option(int, AT_LEAST_0), default=0,
+                        help="epoch of the checkpoint to evaluate")
+    parser.add_argument("--start", type=option(int, AT_LEAST_0), default=0,
+                        help="first epoch of a range (when --ckpt_num is 0)")
+    parser.add_argument("--end", type=option(int, AT_LEAST_0), default=0,
+                        help="last epoch of a range (when --ckpt_num is 0; not before --start)")
     parser.add_argument(
         "--checkpoint", type=str, default=None, help="explicit checkpoint file (overrides --ckpt_num)"
     )
@@ -62,6 +66,14 @@ def add_model_arguments(
     parser.add_argument("--save_path", type=str, default="test_vis", help="output folder")
     parser.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
     parser.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
+
+
+def check_model_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage errors (exit 2) of :func:`add_model_arguments`' options that involve two of them."""
+    if not args.checkpoint and not args.ckpt_num and args.end < args.start:
+        parser.error(f"--end {args.end} is before --start {args.start}")
+    if args.video_name is not None:
+        safe_name(args.video_name, "--video_name", "video name")
 
 
 def add_speed_arguments(parser: argparse.ArgumentParser) -> None:

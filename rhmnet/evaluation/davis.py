@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from rhmnet.data.io import read_image_set
 from rhmnet.errors import RHMNetError
 from rhmnet.evaluation.metrics import db_statistics, object_scores
 
@@ -115,14 +116,8 @@ def image_set_path(davis_root: str | Path, year: int, subset: str) -> Path:
 
 
 def read_sequence_list(davis_root: str | Path, year: int, subset: str) -> list[str]:
-    """Sequence names of an image set, in file order, without duplicates."""
-    path = image_set_path(davis_root, year, subset)
-    if not path.is_file():
-        raise EvaluationError(f"missing image-set file: {path}")
-    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    if not names:
-        raise EvaluationError(f"empty image set: {path}")
-    return list(dict.fromkeys(names))
+    """Sequence names of an image set, in file order, without duplicates (each a plain name)."""
+    return list(dict.fromkeys(read_image_set(image_set_path(davis_root, year, subset))))
 
 
 def annotation_dir(davis_root: str | Path, sequence: str) -> Path:

@@ -39,6 +39,7 @@ from rhmnet.evaluation.common import (
     add_model_arguments,
     apply_threads,
     available_checkpoints,
+    check_model_arguments,
     config_from_args,
     config_label,
     load_checkpoint_model,
@@ -59,9 +60,11 @@ from rhmnet.evaluation.davis import (
     write_csvs,
 )
 from rhmnet.evaluation.speed import SpeedMeter, end_to_end_line
+from rhmnet.guards import StagedOutput, check_output
 from rhmnet.inference import VideoSegmenter
 from rhmnet.inference.driver import FrameSource, PaletteWriter, VideoRun, segment_video
 from rhmnet.labels import BACKGROUND
+from rhmnet.ranges import AT_LEAST_1, option
 
 NUM_SCRIBBLE_SETS = 5
 
@@ -88,6 +91,15 @@ def load_sequence(root: Path, name: str, single_object: bool) -> DavisSequence:
     if not frames:
         raise EvaluationError(f"missing sequence {name!r}: no frames in {frame_dir}")
     annotations = annotation_files(root, name)
+    if len(annotations) > 1:  # annotated throughout (val, train; test-dev has the first frame only)
+        have = {p.stem for p in annotations}
+        missing = [frame.stem for frame in frames if frame.stem not in have]
+        if missing:
+            folder = annotations[0].parent
+            raise EvaluationError(
+                f"missing annotation {folder / (missing[0] + '.png')} ({len(missing)} of the {len(frames)} frames "
+                f"of {name!r} have none); the sequence would drop out of J&F"
+            )
     num_objects = first_frame_objects(read_labels(annotations[0]), single_object)
     if num_objects < 1:
         raise EvaluationError(f"{annotations[0]}: the first annotation holds no object")
@@ -245,8 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="remove void (255) pixels from both masks (the toolkit counts them as background)",
     )
-    parser.add_argument("--workers", type=int, default=None, help="evaluation threads (default 1)")
+    parser.add_argument("--workers", type=option(int, AT_LEAST_1), default=None,
+                        help="evaluation threads (default 1)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the results of an earlier run of the same checkpoints in --save_path (once "
+                        "this run has succeeded)")
     add_model_arguments(parser)
     return parser
 
@@ -323,6 +339,17 @@ class DavisRunOptions:
         )
 
 
+def output_prefix(options: DavisRunOptions, label: str) -> str:
+    """``<config>_<epoch>_davis<YY>_<set>``: the start of every name a checkpoint's run writes."""
+    return f"{options.config_name}_{label}_davis{_year(options.year)}_{options.image_set}"
+
+
+def output_items(options: DavisRunOptions, label: str, sets: list[tuple[str, Path | None]]) -> list[str]:
+    """What one checkpoint's run writes into ``--save_path``: a folder per scribble set and two tables."""
+    prefix = output_prefix(options, label)
+    return [*(f"{prefix}_{name}" for name, _ in sets), f"{prefix}_summary.csv", f"{prefix}_speed.csv"]
+
+
 def run_checkpoint(
     options: DavisRunOptions,
     label: str,
@@ -332,10 +359,18 @@ def run_checkpoint(
     sequences: list[DavisSequence],
     sets: list[tuple[str, Path | None]],
 ) -> None:
-    """Segment every sequence with every scribble set, evaluate, and write/print the reports."""
-    year, image_set = _year(options.year), options.image_set
-    prefix = f"{options.config_name}_{label}_davis{year}_{image_set}"
+    """Segment every sequence with every scribble set, evaluate, and write/print the reports. Everything is
+    written into a hidden staging folder and replaces an earlier run's results only when all succeeded."""
     save = Path(options.save_path)
+    with StagedOutput(save, output_items(options, label, sets)) as stage:
+        _segment_and_report(options, label, model, cfg, root, sequences, sets, stage)
+
+
+def _segment_and_report(options: DavisRunOptions, label: str, model: torch.nn.Module, cfg: Config, root: Path,
+                        sequences: list[DavisSequence], sets: list[tuple[str, Path | None]], stage: Path) -> None:
+    """:func:`run_checkpoint`'s work, writing into ``stage``."""
+    year, image_set = _year(options.year), options.image_set
+    prefix = output_prefix(options, label)
     meter = SpeedMeter(next(model.parameters()).device)
     runs: list[VideoRun] = []
     per_set: list[tuple[str, dict[str, float]]] = []
@@ -343,7 +378,7 @@ def run_checkpoint(
     from tqdm import tqdm
 
     for set_name, folder in sets:
-        out_root = save / f"{prefix}_{set_name}"
+        out_root = stage / f"{prefix}_{set_name}"
         segmenter = make_segmenter(model, cfg, options.precision, options.compile)
         for seq in tqdm(sequences, desc=f"{label} {set_name}", unit="video", disable=not options.progress):
             start = initial_labels(seq, folder, options.with_bg, year == 16)
@@ -355,14 +390,15 @@ def run_checkpoint(
             )
             write_csvs(result, out_root, image_set)
             per_set.append((set_name, result.global_metrics()))
-            print(f"\n[{label} {set_name}] {out_root}\n" + format_tables(result, image_set))
+            shown = Path(options.save_path) / out_root.name  # where it will be once the run succeeded
+            print(f"\n[{label} {set_name}] {shown}\n" + format_tables(result, image_set))
     if per_set:
         mean, std = summary_stats([m for _, m in per_set], GLOBAL_COLUMNS)
         print(f"\n=== checkpoint {label}: DAVIS-20{year} {image_set}, {len(per_set)} scribble set(s) ===")
         print(_format_set_table([*per_set, ("mean", mean), ("std", std)]))
         print("mean ± std: " + ", ".join(f"{k} {mean[k]:.3f} ± {std[k]:.3f}" for k in GLOBAL_COLUMNS))
         _write_rows(
-            save / f"{prefix}_summary.csv",
+            stage / f"{prefix}_summary.csv",
             ["Scribbles", *GLOBAL_COLUMNS],
             [
                 [n, *(f"{m[k]:.3f}" for k in GLOBAL_COLUMNS)]
@@ -374,11 +410,13 @@ def run_checkpoint(
     print("\n" + meter.format())
     print(end_to_end_line(runs, meter))
     rows = meter.rows()
-    _write_rows(save / f"{prefix}_speed.csv", list(rows[0]), [list(r.values()) for r in rows])
+    _write_rows(stage / f"{prefix}_speed.csv", list(rows[0]), [list(r.values()) for r in rows])
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_intermixed_args(argv)
+    parser = build_parser()
+    args = parser.parse_intermixed_args(argv)
+    check_model_arguments(parser, args)
     if args.dataset != "DAVIS":
         raise EvaluationError(f"--dataset {args.dataset!r}: only DAVIS is supported by eval_davis.py")
     if args.evaluate_only:
@@ -401,7 +439,10 @@ def main(argv: list[str] | None = None) -> int:
     apply_threads(args.threads)
     device = select_device(args.device, args.gpu, args.tf32)
     options = DavisRunOptions.from_args(args)
-    for label, path in available_checkpoints(args):
+    checkpoints = list(available_checkpoints(args))
+    items = [item for label, _ in checkpoints for item in output_items(options, label, sets)]
+    check_output(options.save_path, args.overwrite, items, "--save_path")  # before any work
+    for label, path in checkpoints:
         print(f"checkpoint: {path}")
         run_checkpoint(options, label, load_checkpoint_model(path, cfg, device), cfg, root, sequences, sets)
     return 0

@@ -22,8 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import zipfile
-from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -33,11 +32,13 @@ from tqdm import tqdm
 
 from rhmnet.config import Config
 from rhmnet.data.io import read_json, read_ytb_eval_scribble
+from rhmnet.data.youtube import YtbVideo, parse_meta
 from rhmnet.errors import run_cli
 from rhmnet.evaluation.common import (
     add_model_arguments,
     apply_threads,
     available_checkpoints,
+    check_model_arguments,
     config_from_args,
     config_label,
     load_checkpoint_model,
@@ -46,7 +47,7 @@ from rhmnet.evaluation.common import (
 )
 from rhmnet.evaluation.davis import EvaluationError
 from rhmnet.evaluation.speed import SpeedMeter, end_to_end_line
-from rhmnet.guards import prepare_output_dir, safe_name
+from rhmnet.guards import StagedOutput, check_output
 from rhmnet.inference import VideoSegmenter
 from rhmnet.inference.driver import FrameSource, ObjectStart, PaletteWriter, VideoFrame, VideoRun, target_size
 from rhmnet.inference.driver import segment_video as run_video
@@ -56,61 +57,6 @@ __all__ = ["YtbDataset", "YtbVideo", "parse_meta", "target_size", "segment_video
 SPLITS = {"val": ("valid", "valid_scribbles"), "test": ("test", "test_init_scr")}
 
 
-@dataclass
-class YtbVideo:
-    """Listed frames of a video and, per frame, the objects whose first frame it is."""
-
-    name: str
-    frames: list[str]
-    num_objects: int
-    starts: dict[str, list[int]] = field(default_factory=dict)
-
-
-def parse_meta(meta: object, meta_path: Path) -> list[YtbVideo]:
-    """Videos of a YouTube-VOS ``meta.json`` (in file order), checked: video and frame names must be plain
-    names (they become paths), object ids integers >= 1, frames lists of strings."""
-    videos = meta.get("videos") if isinstance(meta, dict) else None
-    if not isinstance(videos, dict):
-        raise EvaluationError(f"{meta_path}: expected {{'videos': {{<video>: {{'objects': {{...}}}}}}}}")
-    if not videos:
-        raise EvaluationError(f"{meta_path}: lists no videos")
-    out = []
-    for name, info in videos.items():
-        safe_name(name, meta_path, "video name")
-        objects = info.get("objects") if isinstance(info, dict) else None
-        if not isinstance(objects, dict):
-            raise EvaluationError(
-                f"{meta_path}: video {name!r}: expected 'objects' to map object ids to {{'frames': [...]}}, "
-                f"got {type(objects).__name__}"
-            )
-        starts: dict[str, list[int]] = defaultdict(list)
-        frames: set[str] = set()
-        for key, obj in objects.items():
-            try:
-                obj_id = int(key)
-            except ValueError:
-                raise EvaluationError(
-                    f"{meta_path}: video {name!r} has a non-numeric object id {key!r}"
-                ) from None
-            if obj_id < 1:
-                raise EvaluationError(f"{meta_path}: video {name!r}: object id {key!r} must be at least 1")
-            listed = obj.get("frames") if isinstance(obj, dict) else None
-            if not isinstance(listed, list) or not all(isinstance(f, str) for f in listed):
-                raise EvaluationError(
-                    f"{meta_path}: object {key} of video {name!r}: expected {{'frames': [<frame name>, ...]}} "
-                    f"(a list of strings), got {obj!r:.80}"
-                )
-            if not listed:
-                raise EvaluationError(f"{meta_path}: object {key} of video {name!r} lists no frames")
-            for frame in listed:
-                safe_name(frame, meta_path, f"frame name of video {name!r}")
-            frames.update(listed)
-            starts[min(listed)].append(obj_id)
-        if not frames:
-            raise EvaluationError(f"{meta_path}: video {name!r} lists no objects")
-        ids = [i for group in starts.values() for i in group]
-        out.append(YtbVideo(name, sorted(frames), max(ids), {k: sorted(v) for k, v in starts.items()}))
-    return out
 
 
 class YtbDataset:
@@ -223,11 +169,18 @@ def run_checkpoint(
     data: YtbDataset,
     videos: list[YtbVideo],
 ) -> Path:
-    """Segment the videos with one checkpoint; returns the output folder."""
-    out = options.output_folder(label)
-    if options.overwrite:  # no stale PNG of an earlier run may end up in the submission
-        for path in [*(out / "Annotations").rglob("*.png"), out / "submission.zip", out / "speed.csv"]:
-            path.unlink(missing_ok=True)
+    """Segment the videos with one checkpoint; returns the output folder. The results are written into a
+    hidden staging folder and replace an earlier run's folder (no stale PNG can end up in the submission)
+    only when all succeeded."""
+    final = options.output_folder(label)
+    with StagedOutput(final.parent, [final.name]) as stage:
+        _segment_and_report(options, label, model, cfg, data, videos, stage / final.name, final)
+    return final
+
+
+def _segment_and_report(options: YtbRunOptions, label: str, model: torch.nn.Module, cfg: Config, data: YtbDataset,
+                        videos: list[YtbVideo], out: Path, final: Path) -> None:
+    """:func:`run_checkpoint`'s work, writing into ``out`` (moved to ``final`` after success)."""
     meter = SpeedMeter(next(model.parameters()).device)
     segmenter = make_segmenter(model, cfg, options.precision, options.compile)
     runs = [
@@ -235,7 +188,8 @@ def run_checkpoint(
         for video in tqdm(videos, desc=f"checkpoint {label}", unit="video", disable=not options.progress)
     ]
     if options.write_zip:
-        print(f"submission: {write_submission(out / 'Annotations', out / 'submission.zip')}")
+        written = write_submission(out / "Annotations", out / "submission.zip")
+        print(f"submission: {final / written.name}")
     print(meter.format())
     print(end_to_end_line(runs, meter))
     rows = meter.rows()
@@ -243,7 +197,6 @@ def run_checkpoint(
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -266,7 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_intermixed_args(argv)
+    parser = build_parser()
+    args = parser.parse_intermixed_args(argv)
+    check_model_arguments(parser, args)
     if args.size is not None and args.size < 16:
         raise EvaluationError(f"--size must be at least 16, got {args.size}")
     cfg = config_from_args(args)
@@ -281,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     options = YtbRunOptions.from_args(args)
     checkpoints = list(available_checkpoints(args))
     for label, _ in checkpoints:  # before any work: never mix into an earlier run's results
-        prepare_output_dir(options.output_folder(label), options.overwrite, "output folder")
+        check_output(options.output_folder(label), options.overwrite, what="output folder")
     for label, path in checkpoints:
         print(f"checkpoint: {path}")
         run_checkpoint(options, label, load_checkpoint_model(path, cfg, device), cfg, data, videos)

@@ -44,6 +44,12 @@ class VideoIOError(InferenceError):
     """A frame could not be read or a mask could not be written (the message names the file)."""
 
 
+class MaskWriteError(VideoIOError):
+    """A mask could not be written (read-only folder, full disk): the run failed (exit status 1)."""
+
+    exit_code = 1
+
+
 @dataclass
 class VideoFrame:
     """One decoded frame: its position in the source, a name for its output file, the RGB image the
@@ -99,6 +105,7 @@ def _decode_video(path: Path, max_frames: Optional[int], width: Optional[int]) -
     if not capture.isOpened():
         raise VideoIOError(f"cannot open video {path}")
     try:
+        listed = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))  # from the header; 0 or less when unknown
         index = 0
         while max_frames is None or index < max_frames:
             ok, bgr = capture.read()
@@ -109,6 +116,12 @@ def _decode_video(path: Path, max_frames: Optional[int], width: Optional[int]) -
             index += 1
         if index == 0:
             raise VideoIOError(f"no frame could be decoded from {path}")
+        expected = listed if max_frames is None else min(listed, max_frames)
+        if index < expected:
+            raise VideoIOError(
+                f"{path}: truncated or damaged video: its header lists {listed} frames but only {index} "
+                f"could be decoded"
+            )
     finally:
         capture.release()
 
@@ -336,7 +349,7 @@ class PaletteWriter:
         try:
             write_mask(path, labels, original_hw)
         except Exception as exc:  # noqa: BLE001 - reported in the caller with the file name
-            raise VideoIOError(f"cannot write mask {path}: {exc}") from exc
+            raise MaskWriteError(f"cannot write mask {path}: {exc}") from exc
         finally:
             self._slots.release()
 

@@ -7,6 +7,9 @@ When REF also holds the authors' outputs, a table of differences is printed and 
 if any exceeds the tolerances of the reference README (probabilities: max |diff| <= 1e-4; losses:
 relative <= 1e-4, consistency <= 1e-2; gradients: relative L2 <= 1e-3; logits, which the README does
 not cover, are held to max |diff| <= 1e-3).
+
+OUT.pt must not exist unless ``--overwrite`` is given, and may never be the reference or the checkpoint
+(nor a symbolic link); it is written to a temporary file and moved into place.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch
 from rhmnet.config import TestConfig
 from rhmnet.engine.step import forward_and_losses
 from rhmnet.errors import run_cli
+from rhmnet.guards import OutputExistsError, replace_file
 from rhmnet.inference import FrameResult, VideoSegmenter
 from rhmnet.inference.driver import FrameSource, VideoFrame, segment_video
 from rhmnet.model import RHMNet
@@ -190,20 +194,35 @@ def run(checkpoint: Path, reference: Path, config: str = "video_training") -> tu
     return ours, ref
 
 
+def check_out_file(out: Path, overwrite: bool, inputs: dict[str, Path]) -> None:
+    """``--out`` is never one of the inputs, nor a symbolic link or a folder; an existing file needs
+    ``overwrite``."""
+    for option_name, path in inputs.items():
+        if path.exists() and out.exists() and out.resolve() == path.resolve():
+            raise OutputExistsError(f"--out {out} is the {option_name} file; choose another output file")
+    if out.is_symlink():
+        raise OutputExistsError(f"--out {out} is a symbolic link; refusing to write through it")
+    if out.is_dir():
+        raise OutputExistsError(f"--out {out} is a folder; give a file name")
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"--out {out} exists; pass --overwrite to replace it, or choose another file")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True, help="authors' or our checkpoint")
     parser.add_argument("--reference", type=Path, required=True, help="reference_outputs.pt-style file")
     parser.add_argument("--out", type=Path, required=True, help="where to save our outputs")
     parser.add_argument("--config", default="video_training", help="config when the reference names none")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     args = parser.parse_args(argv)
+    check_out_file(args.out, args.overwrite, {"--reference": args.reference, "--checkpoint": args.checkpoint})
     try:
         ours, ref = run(args.checkpoint, args.reference, args.config)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(ours, args.out)
+    replace_file(args.out, lambda path: torch.save(ours, path))
     print(f"saved our outputs to {args.out}")
     rows = compare(ours, ref)
     if not rows:

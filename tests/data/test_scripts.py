@@ -47,11 +47,13 @@ def test_synthesize_scribbles_cli(synthetic_roots: dict[str, Path], tmp_path: Pa
     coco = ["coco", "--instances", str(instances), "--out", str(tmp_path / "coco"), "--limit", "3"]
     assert main(["--quiet", *coco]) == 0
     assert len(json.loads((tmp_path / "coco" / "COCO_scribbles.json").read_text())["images"]) <= 3
-    assert main(["--quiet", "davis", "--root", str(tmp_path / "nothing")]) == 1
+    with pytest.raises(SystemExit) as usage:  # a missing root is a usage error
+        main(["--quiet", "davis", "--root", str(tmp_path / "nothing")])
+    assert usage.value.code == 2
 
 
 def test_convert_davis_interactive_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    main = load_script("convert_davis_interactive").main
+    main = load_script("convert_davis_interactive").cli
     background = {"path": [[0.1, 0.1], [0.9, 0.1]], "object_id": 0}
     object_2 = {"path": [[0.5, 0.2], [0.5, 0.9]], "object_id": 2}
     write_json(
@@ -62,7 +64,7 @@ def test_convert_davis_interactive_cli(tmp_path: Path, capsys: pytest.CaptureFix
     scribble = read_scribble(tmp_path / "out" / "valid_scribbles1" / "toy.bmp")  # 002.json -> group 1
     assert scribble.shape == (40, 60) and set(np.unique(scribble)) == {0, 2, 3}  # background = N + 1
     assert json.loads((tmp_path / "out" / "valid_scribbles1" / "toy.json").read_text())["frame"] == 0
-    assert main([*common, "--frame", "1"]) == 1
+    assert main([*common, "--frame", "1"]) == 2
     assert "frame 1 has no strokes" in capsys.readouterr().err
 
 
@@ -78,10 +80,10 @@ def test_convert_davis_interactive_cli(tmp_path: Path, capsys: pytest.CaptureFix
 )
 def test_convert_davis_interactive_rejects_bad_files(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                      scribble: dict, message: str) -> None:
-    main = load_script("convert_davis_interactive").main
-    source = tmp_path / "in" / "toy" / "000.json"
+    main = load_script("convert_davis_interactive").cli
+    source = tmp_path / "in" / "toy" / "001.json"
     write_json(source, scribble)
-    assert main([str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--size", "40", "60"]) == 1
+    assert main([str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--size", "40", "60"]) == 2
     err = capsys.readouterr().err
     assert str(source) in err and re.search(message, err), err
     assert not list(tmp_path.rglob("*.bmp"))
@@ -91,4 +93,4 @@ def test_synthesize_scribbles_radius_order(tmp_path: Path, capsys: pytest.Captur
     with pytest.raises(SystemExit) as info:
         load_script("synthesize_scribbles").main(["--radius", "5", "1", "davis", "--root", str(tmp_path)])
     assert info.value.code == 2
-    assert "--radius MIN MAX needs 0 <= MIN <= MAX, got 5 1" in capsys.readouterr().err
+    assert "--radius MIN MAX needs MIN <= MAX, got 5 1" in capsys.readouterr().err

@@ -35,9 +35,10 @@ def test_pretrain_then_video_scripts(synthetic_roots: dict[str, Path], tmp_path:
 
 
 def test_non_finite_loss_stops_script(synthetic_roots: dict[str, Path], tmp_path: Path) -> None:
-    """A NaN smoothness weight (edge weights exp(-nan)) makes the loss NaN at the first iteration."""
-    done = run_script("video", ["--config", "demo", *tiny_overrides(synthetic_roots, tmp_path),
-                                "TRAIN.LOSS.SMOOTH.ALPHA=.nan"])
+    """Loss weights at the float limit (valid values: a NaN is refused when the config loads) make the
+    weighted total overflow at the first iteration."""
+    huge = [f"TRAIN.LOSS.{key}.WEIGHT=1e308" for key in ("MASK", "SMOOTH", "CONSISTENCY", "SCRIBBLE_LOSS")]
+    done = run_script("video", ["--config", "demo", *tiny_overrides(synthetic_roots, tmp_path), *huge])
     assert done.returncode == 1  # 1: the run failed (not bad input)
     assert "error: non-finite loss at iteration 0" in done.stderr
     assert "smoothness" in done.stderr and "Traceback" not in done.stderr

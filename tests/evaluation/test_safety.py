@@ -12,8 +12,8 @@ import torch
 
 import rhmnet
 from rhmnet.config import load_config
+from rhmnet.data.io import DatasetError
 from rhmnet.evaluation import davis_run, youtube
-from rhmnet.evaluation.davis import EvaluationError
 from rhmnet.evaluation.youtube import parse_meta
 from rhmnet.guards import UnsafeNameError
 from rhmnet.segment import cli as segment_cli
@@ -62,15 +62,28 @@ def test_segment_duplicate_frame_names(davis_root, tiny_checkpoint, tmp_path, ca
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--max_frames", "0"], "--max_frames must be at least 1"),
-        (["--max_frames", "-1"], "--max_frames must be at least 1"),
-        (["--fps", "0"], "--fps must be positive"),
-        (["--device", "nonsense"], "invalid --device"),
+        (["--max_frames", "0"], "argument --max_frames: must be in [1, inf), got 0"),
+        (["--max_frames", "-1"], "argument --max_frames: must be in [1, inf), got -1"),
+        (["--fps", "0"], "argument --fps: must be in [0.01, 1000], got 0.0"),
+        (["--fps", "inf"], "argument --fps: must be in [0.01, 1000], got inf"),  # hung in the video writer
+        (["--fps", "nan"], "argument --fps: must be in [0.01, 1000], got nan"),
+        (["--fps", "1e-9"], "argument --fps: must be in [0.01, 1000], got 1e-09"),  # traceback before
+        (["--threads", "0"], "argument --threads: must be in [1, inf), got 0"),  # exit 134 before
+        (["--bg_value", "-1"], "argument --bg_value: must be in [1, 255], got -1"),  # accepted silently before
+        (["--bg_value", "300"], "argument --bg_value: must be in [1, 255], got 300"),
     ],
 )
-def test_segment_bad_arguments(davis_root, tiny_checkpoint, tmp_path, capsys, extra, message):
-    assert segment_cli(_segment_args(davis_root, tiny_checkpoint, tmp_path / "o", *extra)) == 2
+def test_segment_bad_arguments_are_usage_errors(davis_root, tiny_checkpoint, tmp_path, capsys, extra, message):
+    with pytest.raises(SystemExit) as stop:
+        segment_cli(_segment_args(davis_root, tiny_checkpoint, tmp_path / "o", *extra))
+    assert stop.value.code == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_segment_bad_device(davis_root, tiny_checkpoint, tmp_path, capsys):
+    assert segment_cli(_segment_args(davis_root, tiny_checkpoint, tmp_path / "o", "--device", "nonsense")) == 2
+    assert "invalid --device" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
@@ -161,7 +174,7 @@ def test_ytb_video_names_cannot_leave_the_output_folder(ytb_root, tiny_checkpoin
     ],
 )
 def test_ytb_malformed_meta(videos, message):
-    with pytest.raises((EvaluationError, UnsafeNameError), match=message):
+    with pytest.raises((DatasetError, UnsafeNameError), match=message):
         parse_meta({"videos": videos}, Path("meta.json"))
 
 
