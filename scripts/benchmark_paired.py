@@ -265,6 +265,11 @@ def measure(workers: list[Worker], objects: int, threads: int, args: argparse.Na
     return row
 
 
+def full_memory(stats: dict[str, float]) -> str:
+    """The full-memory median in ms, or "-" when the video is too short to fill the memory."""
+    return "-" if np.isnan(stats["full"]) else f"{stats['full']:.0f}"
+
+
 def print_table(rows: list[dict[str, Any]], check: bool) -> None:
     print()
     header = ("| objects | threads | old ms/frame (full memory) | new ms/frame (full memory) | speed-up "
@@ -276,8 +281,8 @@ def print_table(rows: list[dict[str, Any]], check: bool) -> None:
     print("|" + "---|" * (header.count("|") - 1))
     for r in rows:
         old, new = r["old"], r["new"]
-        line = (f"| {r['objects']} | {r['threads']} | {old['median']:.0f} ({old['full']:.0f}) | "
-                f"{new['median']:.0f} ({new['full']:.0f}) | {old['median'] / new['median']:.2f}x "
+        line = (f"| {r['objects']} | {r['threads']} | {old['median']:.0f} ({full_memory(old)}) | "
+                f"{new['median']:.0f} ({full_memory(new)}) | {old['median'] / new['median']:.2f}x "
                 f"({r['paired']:.2f}x) | {old['cpu']:.0f} | {new['cpu']:.0f} | "
                 f"{old['max'] / old['median']:.2f} / {old['p95'] / old['median']:.2f} | "
                 f"{new['max'] / new['median']:.2f} / {new['p95'] / new['median']:.2f} |")

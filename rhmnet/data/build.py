@@ -72,11 +72,6 @@ def build_train_dataset(cfg: Any, stage: str) -> Dataset:
     if stage != "video":
         raise ConfigError(f"unknown training stage {stage!r} (expected one of {', '.join(STAGES)})")
     probabilities = mix_weights("DATASETS.SAMPLE_PROBABILITY", data.SAMPLE_PROBABILITY)
-    if data.WARMUP_EPOCHS < 0:
-        raise ConfigError(
-            f"DATASETS.WARMUP_EPOCHS (epochs drawn by DATASETS.WARMUP_SAMPLE_PROBABILITY) must be >= 0, got "
-            f"{data.WARMUP_EPOCHS}"
-        )
     warmup = (mix_weights("DATASETS.WARMUP_SAMPLE_PROBABILITY", data.WARMUP_SAMPLE_PROBABILITY)
               if data.WARMUP_EPOCHS > 0 else probabilities)
     if data.YTB.CLIP_LENGTH != data.DAVIS.CLIP_LENGTH:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from rhmnet.data.io import DatasetError, read_image_set
 from rhmnet.errors import run_cli
-from rhmnet.guards import prepare_output_dir, safe_name
+from rhmnet.guards import prepare_output_dir
 
 SPLIT_SALT = "rhmnet-validation-split"
 VAL_FRACTION = 0.2
@@ -65,7 +65,7 @@ def training_sequences(root: Path) -> list[str]:
     for year in ("2017", "2016"):
         image_set = root / "ImageSets" / year / "train.txt"
         if image_set.is_file():
-            return [safe_name(n, image_set, "sequence name") for n in read_image_set(image_set)]
+            return read_image_set(image_set)  # plain names, checked by the reader
     folder = root / "Annotations" / RESOLUTION
     if not folder.is_dir():
         raise DatasetError(f"{root}: not a DAVIS-layout root (no ImageSets/2017/train.txt, no {folder})")

@@ -88,44 +88,6 @@ def conv2d(
     return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
 
 
-_HAS_FUSED_CONV = hasattr(torch.ops.mkldnn, "_convolution_pointwise")  # oneDNN's fused op (private, CPU builds)
-
-
-def fused_conv_available(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Whether :func:`fused_conv2d` can run: float32 on CPU with oneDNN, no autocast, no gradient."""
-    return (
-        x.device.type == "cpu"
-        and x.dtype == torch.float32
-        and weight.dtype == torch.float32
-        and not torch.is_grad_enabled()
-        and _HAS_FUSED_CONV
-        and torch.backends.mkldnn.is_available()
-        and torch.backends.mkldnn.enabled
-        and not torch.is_autocast_enabled("cpu")
-    )
-
-
-def fused_conv2d(
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    bias: Optional[torch.Tensor],
-    module: nn.Conv2d,
-    relu: bool,
-    residual: Optional[torch.Tensor] = None,
-) -> torch.Tensor:
-    """``relu(conv(x) (+ residual))`` in one oneDNN call (CPU inference; see :func:`fused_conv_available`).
-
-    The bias, the residual and the ReLU are applied to the convolution's float32 result as separate
-    passes would apply them, so the outputs equal the unfused ones; the output is not written and read
-    again between the steps.
-    """
-    args = (list(module.padding), list(module.stride), list(module.dilation), module.groups)
-    unary = "relu" if relu else "none"
-    if residual is None:
-        return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, *args, unary, [], "")
-    return torch.ops.mkldnn._convolution_pointwise.binary(x, residual, weight, bias, *args, "add", 1.0, unary, [], "")
-
-
 def conv_module(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """Apply an ``nn.Conv2d`` (zero padding) through :func:`conv2d`."""
     return conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
@@ -270,14 +232,10 @@ class Backbone(InferencePathSwitch):
                 "call model.prepare_for_inference() again after moving the model"
             )
 
-        fused = fused_conv_available(x, params["stem"][0])
-
         def conv(
             key: str, module: nn.Conv2d, inp: torch.Tensor, relu: bool = False, residual: Optional[torch.Tensor] = None
         ) -> torch.Tensor:
             w, b = params[key]
-            if fused:
-                return fused_conv2d(inp, w, b, module, relu, residual)
             out = conv2d(inp, w, b, module.stride, module.padding, module.dilation, module.groups)
             if residual is not None:
                 out = out.add_(residual)

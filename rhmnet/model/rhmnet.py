@@ -146,7 +146,6 @@ class RHMNet(nn.Module):
         self.mask_heads = nn.ModuleList(
             mask_head(m.HIDDEN_DIM, m.HIDDEN_DIM, dims, m.DECODER.OUT_DIM) for _ in range(num_mask_heads)
         )
-        self._position_cache: Optional[tuple[tuple, torch.Tensor]] = None  # (size and weights key, tokens)
 
     # -- inference preparation ------------------------------------------------------------------------
     def prepare_for_inference(self) -> RHMNet:
@@ -187,21 +186,11 @@ class RHMNet(nn.Module):
         )
 
     def position_tokens(self, h: int, w: int) -> torch.Tensor:
-        """Position embedding tokens ``[1, hw, C]`` of an ``h x w`` feature map (zeros when disabled).
-
-        Without gradients (inference) the table is kept per size and reused while the embedding weights,
-        their device and dtype stay the same (any in-place change bumps the weights' version)."""
-        weights = (self.position_embedding.row_embed.weight, self.position_embedding.col_embed.weight)
-        key = (h, w, *((t.data_ptr(), t._version, t.dtype, t.device) for t in weights))
-        cached = self._position_cache
-        if cached is not None and cached[0] == key and not torch.is_grad_enabled():
-            return cached[1]
+        """Position embedding tokens ``[1, hw, C]`` of an ``h x w`` feature map (zeros when disabled)."""
         pos = self.position_embedding(h, w)
         if not self.use_pos_embedding:
             pos = torch.zeros_like(pos)
-        tokens = pos.flatten(2).transpose(1, 2)
-        self._position_cache = (key, tokens) if not torch.is_grad_enabled() else None
-        return tokens
+        return pos.flatten(2).transpose(1, 2)
 
     def initial_entries(
         self, feats: FrameFeatures, scribble: torch.Tensor, num_objects: int, with_background: bool = True

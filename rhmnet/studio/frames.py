@@ -17,6 +17,7 @@ import numpy as np
 
 from rhmnet.data.io import read_image
 from rhmnet.inference.driver import FrameSource, VideoIOError, frame_files
+from rhmnet.segment import FPS_RANGE
 
 JPEG_QUALITY = 95
 
@@ -51,7 +52,7 @@ class FrameStore:
         elif self.path.is_file():
             source = FrameSource.from_video(self.path)
             fps, total = video_header(self.path)
-            self.fps = fps or self.fps
+            self.fps = fps if FPS_RANGE.contains(fps) else self.fps  # a broken header (0, inf) keeps 12
         else:
             raise VideoIOError(f"frames not found: {self.path}")
         self.names: list[str] = []
