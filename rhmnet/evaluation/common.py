@@ -16,7 +16,7 @@ from rhmnet.config import Config, ConfigError, config_from_dict, load_config, me
 from rhmnet.guards import check_device, safe_name
 from rhmnet.inference import VideoSegmenter
 from rhmnet.inference.session import PRECISIONS
-from rhmnet.ranges import AT_LEAST_0, option
+from rhmnet.ranges import AT_LEAST_0, AT_LEAST_1, option
 
 CHECKPOINT_PATTERN = "pretrain_weights_{config}/pretrain_checkpoint_{epoch}.pth.tar"
 
@@ -105,8 +105,9 @@ def threads_option(text: str) -> int | str:
         count = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}") from None
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {count}")
+    problem = AT_LEAST_1.problem(count)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return count
 
 
