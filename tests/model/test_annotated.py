@@ -8,6 +8,7 @@ import torch
 
 from rhmnet.inference import InferenceError, VideoSegmenter
 from rhmnet.inference.annotated import object_count, plan_passes, segment_annotated
+from tests.model.test_inference import _video as inference_video
 
 
 @pytest.fixture(autouse=True)
@@ -15,14 +16,9 @@ def _one_thread(one_torch_thread):
     """Tiny model, one thread (see ``one_torch_thread``)."""
 
 
-def _video(frames: int = 7, h: int = 48, w: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    video = rng.integers(0, 256, size=(frames, h, w, 3), dtype=np.uint8)
-    scribble = np.zeros((h, w), np.uint8)
-    scribble[10:14, 10:30] = 1
-    scribble[30:34, 35:55] = 2
-    scribble[42:45, :] = 11
-    return video, scribble
+def _video() -> tuple[np.ndarray, np.ndarray]:
+    """Seven random 48x64 frames and a scribble of two objects and background (test_inference's)."""
+    return inference_video(frames=7, h=48, w=64)
 
 
 def _run(segmenter: VideoSegmenter, video: np.ndarray, scribbles: dict[int, np.ndarray]) -> dict[int, torch.Tensor]:
