@@ -10,6 +10,7 @@ entry points print them as one-line messages); a write that fails (read-only fol
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -111,8 +112,14 @@ def load_weights_only(path: str | Path, what: str, error: type[Exception]) -> ob
         raise FileNotFoundError(f"{what} not found: {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise error(
+            f"{path}: not a readable {what} (it holds Python objects other than tensors and plain containers, "
+            "which could run code when loaded: refused)"
+        ) from None
     except Exception as exc:
-        raise error(f"{path}: not a readable {what} ({type(exc).__name__}: {exc})") from None
+        reason = (str(exc).strip().splitlines() or [""])[0]  # torch's explanations run over many lines
+        raise error(f"{path}: not a readable {what} ({type(exc).__name__}: {reason})") from None
 
 
 def read_name_list(path: str | Path, what: str = "sequence name") -> list[str]:

@@ -236,17 +236,11 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 def load_checkpoint(path: Path, config: Any, device: Any, overrides: Optional[list[str]] = None) -> Any:
-    """``load_model`` (ours, the authors' or the demo's checkpoints); a file torch cannot load is reported in
-    one line (torch's own explanation spans several)."""
-    from rhmnet.model_io import CheckpointError, load_model
+    """``load_model`` of ours, the authors' or the demo's checkpoints (a bad file is one line, from
+    ``guards.load_weights_only``)."""
+    from rhmnet.model_io import load_model
 
-    try:
-        return load_model(path, config=config, device=device, overrides=overrides)
-    except CheckpointError as exc:
-        lines = str(exc).splitlines()
-        if len(lines) > 1 and "not a readable checkpoint" in lines[0]:
-            raise CheckpointError(f"{path}: not a readable checkpoint (torch.load refused the file)") from None
-        raise
+    return load_model(path, config=config, device=device, overrides=overrides)
 
 
 def run_server(app: Any, sock: socket.socket) -> None:

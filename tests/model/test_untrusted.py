@@ -38,6 +38,17 @@ def test_reference_file_cannot_run_code(tmp_path: Path, capsys: pytest.CaptureFi
     assert "not a weights-only reference file" in capsys.readouterr().err
 
 
+
+def test_checkpoint_that_would_run_code_is_refused_in_one_line(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    hostile = tmp_path / "pretrain_checkpoint_1.pth.tar"
+    torch.save({"epoch": 1, "state_dict": _RunsCode(marker)}, hostile)
+    with pytest.raises(CheckpointError) as info:
+        rhmnet.load_model(hostile, config="video_training")
+    message = str(info.value)
+    assert not marker.exists()
+    assert len(message.splitlines()) == 1 and "could run code when loaded: refused" in message
+
 def test_reference_without_expected_values_is_not_compared() -> None:
     """Gradient names (or losses, outputs) listed without values: nothing to compare, no crash."""
     ours = {"train_outputs": {"valid": torch.ones(2)}, "train_losses": {"total": torch.tensor(1.0)},
