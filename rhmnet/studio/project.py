@@ -14,9 +14,7 @@ memory as PNG bytes and replace the previous propagation's frame by frame. Nothi
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -27,7 +25,7 @@ import numpy as np
 
 from rhmnet.data.io import DAVIS_PALETTE, write_palette_png
 from rhmnet.errors import RHMNetError
-from rhmnet.guards import file_mode
+from rhmnet.guards import StagedOutput, replace_file
 from rhmnet.inference import FrameResult, VideoSegmenter
 from rhmnet.inference.annotated import segment_annotated
 from rhmnet.labels import BACKGROUND, MAX_OBJECTS
@@ -88,19 +86,6 @@ def rasterise(strokes: list[dict[str, Any]], size: tuple[int, int]) -> np.ndarra
     return labels
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def label_png(labels: np.ndarray) -> bytes:
     ok, data = cv2.imencode(".png", labels)
     if not ok:
@@ -141,7 +126,7 @@ class Project:
         self.seconds = 0.0
         self._cancel = threading.Event()
         self._thread: Optional[threading.Thread] = None
-        for leftover in out.glob(".export-*"):  # an export cut short (killed server): never half-used
+        for leftover in out.glob(".partial-*"):  # an export cut short (killed server): never half-used
             shutil.rmtree(leftover, ignore_errors=True)
         source = strokes_file if strokes_file is not None else out / AUTOSAVE
         if source.is_file():
@@ -176,7 +161,8 @@ class Project:
         return json.dumps(data).encode()
 
     def _autosave(self) -> None:
-        atomic_write_bytes(self.out / AUTOSAVE, self._document())
+        document = self._document()
+        replace_file(self.out / AUTOSAVE, lambda temporary: temporary.write_bytes(document))
 
     def stroke_state(self) -> dict[str, Any]:
         with self._lock:
@@ -287,9 +273,9 @@ class Project:
         return names
 
     def export(self, overwrite: bool, fps: float) -> dict[str, str]:
-        """Write ``masks/<frame>.png``, the overlay video and ``strokes.json`` into ``--out``: built in a
-        temporary folder there, then renamed into place (an interrupted export leaves the earlier results
-        whole). Earlier results are replaced only with ``overwrite``."""
+        """Write ``masks/<frame>.png``, the overlay video and ``strokes.json`` into ``--out`` through
+        :class:`~rhmnet.guards.StagedOutput` (an interrupted export leaves the earlier results whole; links
+        are refused). Earlier results are replaced only with ``overwrite``."""
         with self._lock:
             if self.state == "working":
                 raise StudioError("propagation is still running; export when it is done")
@@ -300,35 +286,18 @@ class Project:
         existing = self.existing_results()
         if existing and not overwrite:
             raise ExportExists(f"{self.out} already holds {', '.join(existing)}; confirm to replace them")
-        work = Path(tempfile.mkdtemp(prefix=".export-", dir=self.out))
-        try:
+        with StagedOutput(self.out, ["masks", *OVERLAY_NAMES, EXPORTED_STROKES]) as work:
             writer = OverlayWriter(work, "mp4", fps)
             for index, data in enumerate(masks):
                 labels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
                 write_palette_png(work / "masks" / f"{self.frames.names[index]}.png", labels)
                 writer.add(overlay(self.frames.image(index), labels))
-            overlay_path = writer.close()
+            overlay_path = writer.close()  # an overlay of the other kind is removed as stale
             (work / EXPORTED_STROKES).write_bytes(document)
-            self._swap_in(work, overlay_path)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
         written = {"masks": str(self.out / "masks"), "strokes": str(self.out / EXPORTED_STROKES)}
         if overlay_path is not None:
             written["overlay"] = str(self.out / overlay_path.name)
         return written
-
-    def _swap_in(self, work: Path, overlay_path: Optional[Path]) -> None:
-        old = work / "replaced"
-        old.mkdir()
-        if (self.out / "masks").exists():
-            os.replace(self.out / "masks", old / "masks")
-        os.replace(work / "masks", self.out / "masks")
-        for name in OVERLAY_NAMES:
-            if (self.out / name).exists() and (overlay_path is None or name != overlay_path.name):
-                os.replace(self.out / name, old / name)  # an overlay of the other kind would be stale
-        if overlay_path is not None:
-            os.replace(overlay_path, self.out / overlay_path.name)
-        os.replace(work / EXPORTED_STROKES, self.out / EXPORTED_STROKES)
 
 
 class ExportExists(StudioError):

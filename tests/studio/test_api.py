@@ -175,7 +175,7 @@ def test_export_writes_inside_out_and_never_overwrites_unasked(studio, tmp_path)
     assert masks[0].stat().st_mtime_ns == stamp
     assert client.post("/api/export", json={"overwrite": True}).status_code == 200
     assert masks[0].stat().st_mtime_ns != stamp
-    assert not list(project.out.glob(".export-*"))  # no temporary folder left
+    assert not list(project.out.glob(".partial-*"))  # no temporary folder left
     # the exported strokes continue the work in a new project
     from rhmnet.studio.project import Project as Fresh
 
@@ -204,7 +204,7 @@ def test_an_interrupted_export_leaves_no_half_written_results(studio, monkeypatc
     monkeypatch.setattr(module, "write_palette_png", failing_write)
     with pytest.raises(OSError, match="disk full"):
         project.export(False, 12.0)
-    assert not (project.out / "masks").exists() and not list(project.out.glob(".export-*"))
+    assert not (project.out / "masks").exists() and not list(project.out.glob(".partial-*"))
 
 
 def _cli_error(capsys, argv: list[str]) -> str:
