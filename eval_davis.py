@@ -1,4 +1,4 @@
-"""DAVIS 2016/2017 evaluation (see rhmnet/evaluation/davis_run.py for the options and output layout).
+"""DAVIS 2016/2017 evaluation (see rhmnet/evaluation/davis.py for the options and output layout).
 
 python eval_davis.py --gpu 0 --set val --year 17 --config video_training --ckpt_num 80
 python eval_davis.py --evaluate_only --results_path RES --davis_root ROOT --year 17 --set val
@@ -6,7 +6,7 @@ python eval_davis.py --evaluate_only --results_path RES --davis_root ROOT --year
 
 import sys
 
-from rhmnet.evaluation.davis_run import cli
+from rhmnet.evaluation.davis import cli
 
 if __name__ == "__main__":
     sys.exit(cli())

@@ -68,12 +68,12 @@ from rhmnet.engine.cli import setup_logging
 from rhmnet.engine.distributed import init_distributed
 from rhmnet.engine.trainer import RunOptions, run_training
 from rhmnet.errors import run_cli
-from rhmnet.evaluation.common import add_threads_argument, apply_threads
-from rhmnet.evaluation.davis import evaluate_results
+from rhmnet.evaluation.davis_scoring import evaluate_results
 from rhmnet.guards import check_output, replaced_on_success
 from rhmnet.inference import VideoSegmenter
-from rhmnet.inference.driver import FrameSource, PaletteWriter
 from rhmnet.inference.driver import segment_video as run_video
+from rhmnet.inference.frame_io import FrameSource
+from rhmnet.inference.mask_io import PaletteWriter
 from rhmnet.inference.session import (
     normalise_frame,
     pad,
@@ -88,6 +88,7 @@ from rhmnet.model.backbone import AnyBackbone, build_backbone
 from rhmnet.model_io import load_model, save_model
 from rhmnet.overlay import overlay
 from rhmnet.ranges import AT_LEAST_1, option
+from rhmnet.runtime import add_threads_argument, apply_threads
 
 log = logging.getLogger("rhmnet.demo")
 REPO = Path(__file__).resolve().parent.parent

@@ -32,14 +32,16 @@ from rhmnet.data.io import (
     read_label_map,
 )
 from rhmnet.errors import run_cli
-from rhmnet.evaluation.common import add_speed_arguments, apply_threads, make_segmenter, select_device
-from rhmnet.evaluation.davis import EvaluationError
-from rhmnet.evaluation.speed import SpeedMeter
 from rhmnet.guards import OutputExistsError, OutputWriteError, StagedOutput, check_device, check_output, is_inside
-from rhmnet.inference.driver import FrameSource, PaletteWriter, segment_video
+from rhmnet.inference import InferenceError
+from rhmnet.inference.driver import segment_video
+from rhmnet.inference.frame_io import FrameSource, VideoIOError
+from rhmnet.inference.mask_io import PaletteWriter
+from rhmnet.inference.timing import SpeedMeter
 from rhmnet.labels import BACKGROUND
 from rhmnet.overlay import overlay
 from rhmnet.ranges import AT_LEAST_1, Range, option
+from rhmnet.runtime import add_speed_arguments, apply_threads, make_segmenter, select_device
 
 OVERLAY_NAMES = ("overlay.mp4", "overlay.gif")
 OUTPUT_ITEMS = ("masks", *OVERLAY_NAMES)  # what a run writes into --out (and replaces with --overwrite)
@@ -52,14 +54,14 @@ def load_scribble(
     """The first-frame label map, checked against the frame size (an error naming both files otherwise)."""
     labels = read_label_map(path)
     if labels.shape != frame_shape:
-        raise EvaluationError(
+        raise InferenceError(
             f"scribble {path} is {labels.shape[1]}x{labels.shape[0]} but the first frame ({first_frame}) is "
             f"{frame_shape[1]}x{frame_shape[0]}"
         )
     if bg_value is not None:
         labels = np.where(labels == bg_value, BACKGROUND, labels).astype(np.uint8)
     if int(labels.max()) > BACKGROUND:
-        raise EvaluationError(f"{path}: values above {BACKGROUND} (use --bg_value for the background value)")
+        raise InferenceError(f"{path}: values above {BACKGROUND} (use --bg_value for the background value)")
     return labels
 
 
@@ -159,7 +161,7 @@ def check_arguments(args: argparse.Namespace) -> None:
         check_device(args.device)
     frames, out = Path(args.frames), Path(args.out)
     if not frames.exists():
-        raise EvaluationError(f"frames not found: {frames}")
+        raise VideoIOError(f"frames not found: {frames}")
     check_output(out, True, OUTPUT_ITEMS, what="--out")  # a folder (or absent), no symbolic link among the outputs
     source_dir = frames if frames.is_dir() else frames.parent
     if is_inside(source_dir, out) or is_inside(args.scribble, out):

@@ -33,7 +33,7 @@ import _official_davis_metrics as official  # noqa: E402
 
 from rhmnet.data.io import write_palette_png  # noqa: E402
 from rhmnet.dataprep import shared_dir  # noqa: E402
-from rhmnet.evaluation.davis import GLOBAL_COLUMNS, evaluate_results  # noqa: E402
+from rhmnet.evaluation.davis_scoring import GLOBAL_COLUMNS, evaluate_results  # noqa: E402
 
 
 def shared_root() -> Path:

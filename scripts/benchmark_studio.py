@@ -37,8 +37,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from rhmnet.config import load_config  # noqa: E402
-from rhmnet.evaluation.speed import _read_status_kib  # noqa: E402
 from rhmnet.inference import VideoSegmenter  # noqa: E402
+from rhmnet.inference.timing import read_status_kib  # noqa: E402
 from rhmnet.model_io import build_model, load_model  # noqa: E402
 
 
@@ -115,7 +115,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(tmp) / "video.avi"
         write_video(video, args.frames, height, width)
-        rss_before = _read_status_kib("VmRSS") / 1024
+        rss_before = read_status_kib("VmRSS") / 1024
         start = time.perf_counter()
         store = FrameStore(video, progress=False)
         decode = time.perf_counter() - start

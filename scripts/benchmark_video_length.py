@@ -27,9 +27,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import rhmnet  # noqa: E402
-from rhmnet.evaluation.speed import _read_status_kib  # noqa: E402
 from rhmnet.inference import VideoSegmenter  # noqa: E402
-from rhmnet.inference.driver import FrameSource, PaletteWriter, VideoFrame, segment_video  # noqa: E402
+from rhmnet.inference.driver import segment_video  # noqa: E402
+from rhmnet.inference.frame_io import FrameSource, VideoFrame  # noqa: E402
+from rhmnet.inference.mask_io import PaletteWriter  # noqa: E402
+from rhmnet.inference.timing import read_status_kib  # noqa: E402
 
 SMALL_MODEL = [
     "MODEL.BACKBONE.NAME=resnet18",
@@ -103,8 +105,8 @@ def main() -> None:
         count = done - window["frames"]
         total_ms = 1000 * (now - window["start"]) / count
         step_ms = 1000 * (step_seconds - window["step"]) / count
-        peak = (_read_status_kib("VmHWM") or float("nan")) / 1024
-        current = (_read_status_kib("VmRSS") or float("nan")) / 1024
+        peak = (read_status_kib("VmHWM") or float("nan")) / 1024
+        current = (read_status_kib("VmRSS") or float("nan")) / 1024
         rows.append((done, step_ms, total_ms, peak, current))
         window.update(start=now, frames=done, step=step_seconds)
 

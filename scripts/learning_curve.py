@@ -49,8 +49,8 @@ from rhmnet.dataprep.splits import davis_split  # noqa: E402
 from rhmnet.engine.checkpoints import EPOCH_CHECKPOINT_GLOB, LAST_CHECKPOINT, LOG_FILE, checkpoint_dir  # noqa: E402
 from rhmnet.engine.trainer import TrainingInterrupted  # noqa: E402
 from rhmnet.errors import run_cli  # noqa: E402
-from rhmnet.evaluation.common import apply_threads  # noqa: E402
 from rhmnet.model_io import load_model, model_from_checkpoint, read_checkpoint, save_model  # noqa: E402
+from rhmnet.runtime import apply_threads  # noqa: E402
 
 log = logging.getLogger("rhmnet.learning_curve")
 HELD_OUT_FACT = "held out (never trained on)"

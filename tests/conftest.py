@@ -56,6 +56,16 @@ def one_torch_thread():
     torch.set_num_threads(previous)
 
 
+@pytest.fixture
+def restore_tf32():
+    """Put PyTorch's process-wide TF32 switches back after the test (``--no_tf32`` turns them off)."""
+    import torch
+
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 def make_synthetic_roots(tmp_path_factory: pytest.TempPathFactory, **options) -> dict[str, Path]:
     """A synthetic DAVIS / YouTube-VOS / COCO set in a fresh temporary folder (``make_synthetic_dataset``)."""
     from rhmnet.dataprep.synthetic_videos import make_synthetic_dataset

@@ -9,7 +9,7 @@ from rhmnet.data.io import DatasetError
 from rhmnet.engine.distributed import LaunchError
 from rhmnet.engine.trainer import NonFiniteLossError
 from rhmnet.errors import RHMNetError, run_cli
-from rhmnet.evaluation.davis import EvaluationError
+from rhmnet.evaluation.davis_scoring import EvaluationError
 from rhmnet.guards import DeviceError, OutputExistsError, UnsafeNameError
 from rhmnet.inference import InferenceError
 from rhmnet.model_io import CheckpointError

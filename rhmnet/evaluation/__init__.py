@@ -1,18 +1,16 @@
-"""Evaluation: DAVIS J&F (identical to the official toolkit), DAVIS / YouTube-VOS runners, speed meters.
+"""Evaluation: DAVIS J&F (identical to the official toolkit; :mod:`rhmnet.evaluation.davis_scoring`), DAVIS and
+YouTube-VOS runners.
 
-Entry points: ``eval_davis.py`` (:mod:`rhmnet.evaluation.davis_run`), ``eval_ytb.py``
+Entry points: ``eval_davis.py`` (:mod:`rhmnet.evaluation.davis`), ``eval_ytb.py``
 (:mod:`rhmnet.evaluation.youtube`) and ``python -m rhmnet.segment``.
 """
 
-from rhmnet.evaluation.davis import DavisResult, EvaluationError, evaluate_results, write_csvs
+from rhmnet.evaluation.davis_scoring import DavisResult, EvaluationError, evaluate_results, write_csvs
 from rhmnet.evaluation.metrics import boundary_f, db_statistics, jaccard, object_scores, seg2bmap
-from rhmnet.evaluation.speed import SpeedMeter, VideoSpeed
 
 __all__ = [
     "DavisResult",
     "EvaluationError",
-    "SpeedMeter",
-    "VideoSpeed",
     "boundary_f",
     "db_statistics",
     "evaluate_results",

@@ -1,22 +1,18 @@
-"""Shared pieces of the evaluation entry points: arguments, device, config, checkpoints."""
+"""Shared pieces of the evaluation runners (``eval_davis.py``, ``eval_ytb.py``): the authors' model and checkpoint
+arguments, the config they name and the checkpoints to run. Threads, device and segmenter: :mod:`rhmnet.runtime`."""
 
 from __future__ import annotations
 
 import argparse
-import os
-import time
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from rhmnet.config import Config, ConfigError, config_from_dict, load_config, merge_dict, parse_overrides
-from rhmnet.guards import check_device, safe_name
-from rhmnet.inference import VideoSegmenter
-from rhmnet.inference.session import PRECISIONS
-from rhmnet.ranges import AT_LEAST_0, AT_LEAST_1, option
+from rhmnet.config import Config, config_from_dict, load_config, merge_dict, parse_overrides
+from rhmnet.guards import safe_name
+from rhmnet.ranges import AT_LEAST_0, option
+from rhmnet.runtime import add_speed_arguments
 
 CHECKPOINT_PATTERN = "pretrain_weights_{config}/pretrain_checkpoint_{epoch}.pth.tar"
 
@@ -74,134 +70,6 @@ def check_model_arguments(parser: argparse.ArgumentParser, args: argparse.Namesp
         parser.error(f"--end {args.end} is before --start {args.start}")
     if args.video_name is not None:
         safe_name(args.video_name, "--video_name", "video name")
-
-
-def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--precision``, ``--compile`` and ``--threads`` (inference speed options)."""
-    parser.add_argument(
-        "--precision",
-        choices=sorted(PRECISIONS),
-        default="fp32",
-        help="autocast precision of the model step (fp16: CUDA only); reduced precision is not validated yet",
-    )
-    parser.add_argument(
-        "--compile", action="store_true", help="torch.compile the frame encoder (CUDA: with CUDA graphs)"
-    )
-    add_threads_argument(parser)
-
-
-THREADS_HELP = (
-    "torch CPU threads: a number, or 'auto' for the cores other processes are not keeping busy at start-up "
-    "(at least 1; depends on the machine's load, so results may vary between runs); default: torch's own "
-    "choice (OMP_NUM_THREADS, else all usable cores), the same whatever else the machine is doing"
-)
-
-
-def threads_option(text: str) -> int | str:
-    """``--threads`` value: a positive integer or ``auto``."""
-    if text == "auto":
-        return text
-    try:
-        count = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}") from None
-    problem = AT_LEAST_1.problem(count)
-    if problem:
-        raise argparse.ArgumentTypeError(problem)
-    return count
-
-
-def add_threads_argument(parser: argparse.ArgumentParser) -> None:
-    """``--threads N|auto`` (default None: torch's own thread count, independent of the machine's load)."""
-    parser.add_argument("--threads", type=threads_option, default=None, metavar="N|auto", help=THREADS_HELP)
-
-
-CPU_SAMPLE_SECONDS = 0.2  # how long auto_threads watches the cores
-
-
-def read_cpu_times(path: str = "/proc/stat") -> dict[int, tuple[int, int]]:
-    """Per core, ``(all ticks, idle ticks)`` since boot from Linux's ``/proc/stat`` (idle includes I/O
-    wait); empty where the file does not exist."""
-    times: dict[int, tuple[int, int]] = {}
-    try:
-        with open(path) as stat:
-            for line in stat:
-                name, *fields = line.split()
-                if not (name.startswith("cpu") and name[3:].isdigit()):
-                    continue
-                ticks = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
-                times[int(name[3:])] = (sum(ticks), ticks[3] + (ticks[4] if len(ticks) > 4 else 0))
-    except OSError:
-        return {}
-    return times
-
-
-def busy_cores_now(cores: set[int], seconds: float = CPU_SAMPLE_SECONDS) -> float | None:
-    """How many of ``cores`` other processes keep busy right now: their non-idle share over ``seconds``,
-    summed (Linux); None where per-core times cannot be read."""
-    before = read_cpu_times()
-    if not before or not cores <= before.keys():
-        return None
-    time.sleep(seconds)
-    after = read_cpu_times()
-    busy = 0.0
-    for core in cores:
-        total = after[core][0] - before[core][0]
-        idle = after[core][1] - before[core][1]
-        busy += (total - idle) / total if total > 0 else 0.0
-    return busy
-
-
-def auto_threads() -> int:
-    """Default CPU thread count: the usable cores minus the load other processes put on them, at least 1.
-
-    Measured on a 2-core machine with a competing CPU-bound process: 2 threads ran about 2x slower than
-    1 (the threads wait for each other whenever one is descheduled); on an idle machine all cores pay.
-    The load is read once at start-up: on Linux from the cores' busy time over the next 0.2 s (a job that
-    has just ended no longer counts), elsewhere from the 1-minute load average; load that starts later is
-    not seen.
-    """
-    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    cores = len(affinity) if affinity else (os.cpu_count() or 1)
-    busy = busy_cores_now(affinity) if affinity else None
-    if busy is None:
-        try:
-            busy = os.getloadavg()[0]
-        except (AttributeError, OSError):  # not available on this platform
-            busy = 0.0
-    return max(1, min(cores, int(cores - busy + 0.5)))
-
-
-def apply_threads(threads: int | str | None) -> int:
-    """Set torch's CPU thread count from ``--threads``: a count, ``"auto"`` (:func:`auto_threads`, opt-in:
-    it follows the machine's load at start-up) or None (torch's own choice, left unchanged: deterministic
-    for a machine, whatever else it is doing). Returns the count in effect."""
-    if threads is None:
-        return torch.get_num_threads()
-    if threads == "auto":
-        count = auto_threads()
-    elif isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1:
-        count = threads
-    else:
-        raise ConfigError(f"--threads must be a positive integer or 'auto', got {threads!r}")
-    torch.set_num_threads(count)
-    return count
-
-
-def select_device(device: str | None = None, gpu: str | None = None, tf32: bool = True) -> torch.device:
-    """``--device`` wins; else ``--gpu N`` -> cuda:N when CUDA is available (warning and cpu otherwise).
-    ``tf32=False`` turns TF32 off for cuDNN convolutions and CUDA matrix products."""
-    if not tf32:
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
-    if device:
-        return check_device(device)
-    if gpu is not None and gpu != "":
-        if torch.cuda.is_available():
-            return torch.device(f"cuda:{gpu.split(',')[0]}")
-        warnings.warn(f"--gpu {gpu} requested but CUDA is not available; running on the CPU", stacklevel=2)
-        return torch.device("cpu")
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -262,20 +130,6 @@ def available_checkpoints(args: argparse.Namespace) -> Iterator[tuple[str, Path]
         raise FileNotFoundError(
             f"no checkpoint found for epochs {args.start}..{args.end} in {args.checkpoint_dir}"
         )
-
-
-def load_checkpoint_model(path: Path, cfg: Config, device: torch.device) -> torch.nn.Module:
-    """Our model from a checkpoint (ours or the authors' format) with ``cfg``, in eval mode on ``device``."""
-    from rhmnet import load_model
-
-    return load_model(path, config=cfg, device=device)
-
-
-def make_segmenter(
-    model: torch.nn.Module, cfg: Config, precision: str = "fp32", compile: bool = False
-) -> VideoSegmenter:
-    """A streaming segmenter with the inference settings of ``cfg.TEST`` (prepares ``model`` for inference)."""
-    return VideoSegmenter(model, cfg.TEST, precision=precision, compile=compile)
 
 
 def summary_stats(

@@ -36,23 +36,21 @@ from rhmnet.data.youtube import YtbVideo, parse_meta
 from rhmnet.errors import run_cli
 from rhmnet.evaluation.common import (
     add_model_arguments,
-    apply_threads,
     available_checkpoints,
     check_model_arguments,
     config_from_args,
     config_label,
-    load_checkpoint_model,
-    make_segmenter,
-    select_device,
 )
-from rhmnet.evaluation.davis import EvaluationError
-from rhmnet.evaluation.speed import SpeedMeter, end_to_end_line
+from rhmnet.evaluation.davis_scoring import EvaluationError
 from rhmnet.guards import StagedOutput, check_output
 from rhmnet.inference import VideoSegmenter
-from rhmnet.inference.driver import FrameSource, ObjectStart, PaletteWriter, VideoFrame, VideoRun, target_size
-from rhmnet.inference.driver import segment_video as run_video
+from rhmnet.inference.driver import ObjectStart, VideoRun, segment_video
+from rhmnet.inference.frame_io import FrameSource, VideoFrame, target_size
+from rhmnet.inference.mask_io import PaletteWriter
+from rhmnet.inference.timing import SpeedMeter, end_to_end_line
+from rhmnet.runtime import apply_threads, load_checkpoint_model, make_segmenter, select_device
 
-__all__ = ["YtbDataset", "YtbVideo", "parse_meta", "target_size", "segment_video", "run_checkpoint"]
+__all__ = ["YtbDataset", "YtbVideo", "parse_meta", "target_size", "segment_ytb_video", "run_checkpoint"]
 
 SPLITS = {"val": ("valid", "valid_scribbles"), "test": ("test", "test_init_scr")}
 
@@ -101,7 +99,7 @@ class YtbDataset:
         return labels
 
 
-def segment_video(
+def segment_ytb_video(
     segmenter: VideoSegmenter,
     data: YtbDataset,
     video: YtbVideo,
@@ -119,7 +117,7 @@ def segment_video(
         return ObjectStart(labels, video.starts[frame.name])
 
     paths = [data.frame_path(video, name) for name in video.frames]
-    return run_video(
+    return segment_video(
         segmenter,
         FrameSource.from_paths(paths, names=video.frames, resize_width=size),
         num_objects=video.num_objects,
@@ -184,7 +182,7 @@ def _segment_and_report(options: YtbRunOptions, label: str, model: torch.nn.Modu
     meter = SpeedMeter(next(model.parameters()).device)
     segmenter = make_segmenter(model, cfg, options.precision, options.compile)
     runs = [
-        segment_video(segmenter, data, video, out / "Annotations" / video.name, options.size, meter)
+        segment_ytb_video(segmenter, data, video, out / "Annotations" / video.name, options.size, meter)
         for video in tqdm(videos, desc=f"checkpoint {label}", unit="video", disable=not options.progress)
     ]
     if options.write_zip:

@@ -19,7 +19,8 @@ from typing import Optional
 
 import numpy as np
 
-from rhmnet.inference.driver import DEFAULT_PREFETCH, FrameSource, VideoFrame, segment_video
+from rhmnet.inference.driver import segment_video
+from rhmnet.inference.frame_io import DEFAULT_PREFETCH, FrameSource, VideoFrame
 from rhmnet.inference.session import FrameResult, InferenceError, VideoSegmenter
 from rhmnet.labels import BACKGROUND, MAX_OBJECTS
 

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from rhmnet.data.io import read_image
-from rhmnet.inference.driver import FrameSource, VideoIOError, frame_files
+from rhmnet.inference.frame_io import FrameSource, VideoIOError, frame_files
 from rhmnet.segment import FPS_RANGE
 
 JPEG_QUALITY = 95
@@ -38,7 +38,7 @@ def decode_jpeg(data: bytes) -> np.ndarray:
 class FrameStore:
     """Frames ``0..len-1`` of one video: ``names`` (mask file names), ``size`` (h, w), ``fps``, :meth:`image`
     (RGB uint8) and :meth:`jpeg` (for the page). Frames are decoded once at start-up by the video driver's
-    reader (:class:`~rhmnet.inference.driver.FrameSource`), so an unreadable frame is an error naming it
+    reader (:class:`~rhmnet.inference.frame_io.FrameSource`), so an unreadable frame is an error naming it
     before the page opens."""
 
     def __init__(self, path: str | Path, progress: bool = True) -> None:

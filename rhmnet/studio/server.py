@@ -210,7 +210,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     except ImportError as exc:
         raise StudioStartError(f"the studio needs its extra: pip install 'rhmnet[studio]' ({exc})") from None
     from rhmnet.config import load_config
-    from rhmnet.evaluation.common import apply_threads, make_segmenter, select_device
+    from rhmnet.runtime import apply_threads, make_segmenter, select_device
     from rhmnet.studio.frames import FrameStore
     from rhmnet.studio.project import Project
 

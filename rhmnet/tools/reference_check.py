@@ -27,7 +27,8 @@ from rhmnet.engine.step import forward_and_losses
 from rhmnet.errors import run_cli
 from rhmnet.guards import OutputExistsError, replace_file
 from rhmnet.inference import FrameResult, VideoSegmenter
-from rhmnet.inference.driver import FrameSource, VideoFrame, segment_video
+from rhmnet.inference.driver import segment_video
+from rhmnet.inference.frame_io import FrameSource, VideoFrame
 from rhmnet.model import RHMNet
 from rhmnet.model_io import author_to_ours, load_model
 

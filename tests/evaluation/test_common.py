@@ -1,4 +1,4 @@
-"""Device selection of the evaluation scripts."""
+"""The evaluation runners' model options reach the runtime: --no_tf32, --precision, --compile, --threads."""
 
 from __future__ import annotations
 
@@ -8,15 +8,8 @@ import os
 import pytest
 import torch
 
-from rhmnet.evaluation.common import add_model_arguments, select_device
-
-
-@pytest.fixture
-def restore_tf32():
-    """Put PyTorch's TF32 switches back after the test."""
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+from rhmnet.evaluation.common import add_model_arguments
+from rhmnet.runtime import apply_threads, make_segmenter, select_device
 
 
 def test_no_tf32_turns_tf32_off(restore_tf32: None) -> None:
@@ -31,15 +24,8 @@ def test_no_tf32_turns_tf32_off(restore_tf32: None) -> None:
     assert not torch.backends.cuda.matmul.allow_tf32
 
 
-def test_default_leaves_tf32_alone(restore_tf32: None) -> None:
-    torch.backends.cudnn.allow_tf32 = True
-    select_device("cpu")
-    assert torch.backends.cudnn.allow_tf32
-
-
 def test_speed_options_reach_the_segmenter(tiny_model) -> None:
     from rhmnet.config import ConfigError
-    from rhmnet.evaluation.common import apply_threads, make_segmenter
     from rhmnet.inference import InferenceError
 
     parser = argparse.ArgumentParser()
@@ -69,71 +55,3 @@ def test_speed_options_reach_the_segmenter(tiny_model) -> None:
     for bad in ("0", "-1", "x"):
         with pytest.raises(SystemExit):
             parser.parse_args(["--threads", bad])
-
-
-def test_default_threads_ignore_the_machines_load(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without --threads the count does not depend on other processes (a seeded run is reproducible);
-    only --threads auto reads the load."""
-    from rhmnet.evaluation import common
-
-    def busy(*_args: object) -> float:
-        raise AssertionError("the load was read without --threads auto")
-
-    monkeypatch.setattr(common, "busy_cores_now", busy)
-    monkeypatch.setattr(common.os, "getloadavg", busy)
-    saved = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
-        assert common.apply_threads(None) == 2 and torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(saved)
-
-
-@pytest.mark.parametrize(("load", "expected"), [(0.0, 2), (0.3, 2), (1.2, 1), (10.0, 1)])
-def test_auto_threads_leaves_busy_cores(monkeypatch: pytest.MonkeyPatch, load: float, expected: int) -> None:
-    """Without per-core times (not Linux) the 1-minute load average decides."""
-    from rhmnet.evaluation import common
-
-    monkeypatch.setattr(common.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
-    monkeypatch.setattr(common, "read_cpu_times", lambda: {})
-    monkeypatch.setattr(common.os, "getloadavg", lambda: (load, load, load))
-    assert common.auto_threads() == expected
-
-
-@pytest.mark.parametrize(("busy_ticks", "expected"), [((0, 0), 2), ((10, 20), 2), ((80, 70), 1), ((100, 100), 1)])
-def test_auto_threads_reads_the_cores_busy_now(
-    monkeypatch: pytest.MonkeyPatch, busy_ticks: tuple[int, int], expected: int
-) -> None:
-    """On Linux the cores' busy time over a short window decides, whatever the load average says (a job
-    that has just finished keeps the 1-minute average high for a minute)."""
-    from rhmnet.evaluation import common
-
-    snapshots = iter([
-        {0: (1000, 500), 1: (1000, 500), 2: (50, 0)},  # core 2 is outside this process's affinity
-        {0: (1100, 600 - busy_ticks[0]), 1: (1100, 600 - busy_ticks[1]), 2: (150, 0)},
-    ])
-    monkeypatch.setattr(common.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
-    monkeypatch.setattr(common, "read_cpu_times", lambda: next(snapshots))
-    monkeypatch.setattr(common.time, "sleep", lambda _seconds: None)
-    monkeypatch.setattr(common.os, "getloadavg", lambda: (2.0, 2.0, 2.0))
-    assert common.auto_threads() == expected
-
-
-def test_cpu_times_parse_proc_stat(tmp_path) -> None:
-    from rhmnet.evaluation.common import read_cpu_times
-
-    stat = tmp_path / "stat"
-    stat.write_text("cpu  9 9 9 9 9 9 9 9 0 0\ncpu0 10 1 5 100 4 0 2 0 0 0\ncpu1 1 0 1 7 0 0 0 0 0 0\nintr 5\n")
-    assert read_cpu_times(str(stat)) == {0: (122, 104), 1: (9, 7)}
-    assert read_cpu_times(str(tmp_path / "missing")) == {}
-
-
-def test_demo_threads_default_is_deterministic_and_auto_is_opt_in() -> None:
-    from rhmnet.demo import build_parser
-
-    parser = build_parser()
-    assert parser.parse_args([]).threads is None  # torch's own count, not the machine's load
-    assert parser.parse_args(["--threads", "auto"]).threads == "auto"
-    assert parser.parse_args(["--threads", "1"]).threads == 1
-    with pytest.raises(SystemExit):
-        parser.parse_args(["--threads", "0"])

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from rhmnet.data.io import write_palette_png
-from rhmnet.evaluation.davis import EvaluationError, evaluate_results
-from rhmnet.evaluation.davis_run import cli, main
+from rhmnet.evaluation.davis import cli, main
+from rhmnet.evaluation.davis_scoring import EvaluationError, evaluate_results
 
 
 def make_results(gt_root: Path, out: Path, sequences: list[str]) -> Path:

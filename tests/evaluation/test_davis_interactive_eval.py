@@ -13,9 +13,9 @@ import torch
 
 from rhmnet.data.io import read_davis_eval_scribble, read_palette_png
 from rhmnet.dataprep.davis_interactive import ScribbleFrameWarning, convert_interactive_file
-from rhmnet.evaluation import davis_run
-from rhmnet.evaluation.speed import SpeedMeter
-from rhmnet.inference import driver
+from rhmnet.evaluation import davis
+from rhmnet.inference import frame_io
+from rhmnet.inference.timing import SpeedMeter
 from tests.evaluation.conftest import H, W
 from tests.evaluation.test_eval_model import davis_args
 
@@ -50,14 +50,14 @@ def converted(davis_root: Path, tmp_path: Path) -> Path:
 
 
 def test_initial_labels_use_object_count_and_frame(davis_root: Path, converted: Path) -> None:
-    seq = davis_run.load_sequence(davis_root, "alpha", single_object=False)
-    start = davis_run.initial_labels(seq, converted, with_bg=False, single_object=False)
+    seq = davis.load_sequence(davis_root, "alpha", single_object=False)
+    start = davis.initial_labels(seq, converted, with_bg=False, single_object=False)
     assert start.frame == ANNOTATED
     assert set(np.unique(start.labels)) == {0, 1, 2}  # object 2 (the largest value) is kept
     # the authors' rule (largest value = background) would have erased object 2
     assert 2 not in np.unique(read_davis_eval_scribble(converted / "alpha.bmp"))
     # the authors' files (no sidecar) keep today's behaviour: frame 0, largest value = background
-    plain = davis_run.initial_labels(seq, davis_root / "valid_scribbles0", with_bg=True, single_object=False)
+    plain = davis.initial_labels(seq, davis_root / "valid_scribbles0", with_bg=True, single_object=False)
     assert plain.frame == 0 and set(np.unique(plain.labels)) == {0, 1, 2, 11}
 
 
@@ -84,13 +84,13 @@ def test_forward_and_backward_passes_from_the_annotated_frame(
     def tagged_frame(path: Path) -> np.ndarray:  # frame t as an image whose pixels hold t
         return np.full((H, W, 3), int(Path(path).stem), np.uint8)
 
-    monkeypatch.setattr(driver, "read_image", tagged_frame)  # the video driver decodes the frames
-    monkeypatch.setattr(driver, "read_frame_like", lambda path, shape: tagged_frame(path))
-    seq = davis_run.load_sequence(davis_root, "alpha", single_object=False)
-    start = davis_run.initial_labels(seq, converted, with_bg=False, single_object=False)
+    monkeypatch.setattr(frame_io, "read_image", tagged_frame)  # the video driver's frame reader decodes the frames
+    monkeypatch.setattr(frame_io, "read_frame_like", lambda path, shape: tagged_frame(path))
+    seq = davis.load_sequence(davis_root, "alpha", single_object=False)
+    start = davis.initial_labels(seq, converted, with_bg=False, single_object=False)
     segmenter = RecordingSegmenter()
     out = tmp_path / "masks"
-    davis_run.segment_from_annotated_frame(segmenter, seq, start, out, SpeedMeter(torch.device("cpu")))
+    davis.segment_from_annotated_frame(segmenter, seq, start, out, SpeedMeter(torch.device("cpu")))
     assert segmenter.calls == [
         ("init", 3, 2), ("step", 3, 0), ("step", 4, 1), ("step", 5, 2),  # forward from frame 3
         ("init", 3, 2), ("step", 3, 0), ("step", 2, 1), ("step", 1, 2), ("step", 0, 3),  # backward
@@ -102,20 +102,20 @@ def test_forward_and_backward_passes_from_the_annotated_frame(
 def test_frame_zero_scribbles_run_one_forward_pass(
     davis_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(driver, "read_image", lambda p: np.full((H, W, 3), int(Path(p).stem), np.uint8))
-    monkeypatch.setattr(driver, "read_frame_like", lambda p, shape: np.full((H, W, 3), int(Path(p).stem), np.uint8))
-    seq = davis_run.load_sequence(davis_root, "alpha", single_object=False)
-    start = davis_run.initial_labels(seq, davis_root / "valid_scribbles0", with_bg=False, single_object=False)
+    monkeypatch.setattr(frame_io, "read_image", lambda p: np.full((H, W, 3), int(Path(p).stem), np.uint8))
+    monkeypatch.setattr(frame_io, "read_frame_like", lambda p, shape: np.full((H, W, 3), int(Path(p).stem), np.uint8))
+    seq = davis.load_sequence(davis_root, "alpha", single_object=False)
+    start = davis.initial_labels(seq, davis_root / "valid_scribbles0", with_bg=False, single_object=False)
     segmenter = RecordingSegmenter()
-    davis_run.segment_from_annotated_frame(segmenter, seq, start, tmp_path / "m", SpeedMeter(torch.device("cpu")))
+    davis.segment_from_annotated_frame(segmenter, seq, start, tmp_path / "m", SpeedMeter(torch.device("cpu")))
     assert segmenter.calls == [("init", 0, 2)] + [("step", t, t) for t in range(6)]
 
 
 def test_bad_sidecar_is_named(davis_root: Path, converted: Path) -> None:
     (converted / "alpha.json").write_text(json.dumps({"frame": 9, "num_objects": 2}))
-    seq = davis_run.load_sequence(davis_root, "alpha", single_object=False)
-    with pytest.raises(davis_run.EvaluationError, match=r"alpha\.json: frame 9 outside"):
-        davis_run.initial_labels(seq, converted, with_bg=False, single_object=False)
+    seq = davis.load_sequence(davis_root, "alpha", single_object=False)
+    with pytest.raises(davis.EvaluationError, match=r"alpha\.json: frame 9 outside"):
+        davis.initial_labels(seq, converted, with_bg=False, single_object=False)
 
 
 @pytest.mark.filterwarnings("ignore:--gpu")
@@ -125,7 +125,7 @@ def test_eval_davis_end_to_end_with_interactive_scribble(
     out = tmp_path / "out"
     argv = davis_args(davis_root, tiny_checkpoint, out, "--year", "17", "--scribbles", str(converted.parent),
                       "--video_name", "alpha")
-    assert davis_run.cli(argv) == 0
+    assert davis.cli(argv) == 0
     folder = out / "video_training_3_davis17_val_g0" / "alpha"
     assert sorted(p.name for p in folder.glob("*.png")) == [f"{t:05d}.png" for t in range(6)]
     assert all(read_palette_png(p).max() <= 2 for p in folder.glob("*.png"))

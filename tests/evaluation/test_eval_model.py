@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from rhmnet.data.io import DAVIS_PALETTE, write_scribble
-from rhmnet.evaluation import davis_run, youtube
+from rhmnet.evaluation import davis, youtube
 from rhmnet.evaluation.youtube import parse_meta, target_size
 from rhmnet.segment import cli as segment_cli
 from tests.conftest import TINY_OVERRIDES  # the architecture of the tiny_checkpoint fixture
@@ -33,7 +33,7 @@ def read_png(path: Path) -> Image.Image:
 @pytest.mark.filterwarnings("ignore:--gpu")
 def test_eval_davis_outputs(davis_root: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert davis_run.cli(davis_args(davis_root, tiny_checkpoint, out, "--year", "17")) == 0
+    assert davis.cli(davis_args(davis_root, tiny_checkpoint, out, "--year", "17")) == 0
     for g in (0, 1):
         folder = out / f"video_training_3_davis17_val_g{g}"
         for seq in ("alpha", "beta"):
@@ -60,7 +60,7 @@ def test_eval_davis_year16_mask_init_and_video_name(
 ) -> None:
     out = tmp_path / "out"
     argv = davis_args(davis_root, tiny_checkpoint, out, "--year", "16", "--mask_init", "--video_name", "beta")
-    assert davis_run.cli(argv) == 0
+    assert davis.cli(argv) == 0
     folder = out / "video_training_3_davis16_val_mask"
     assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == ["beta"]
     assert all(np.array(read_png(p)).max() <= 1 for p in (folder / "beta").glob("*.png"))
@@ -76,7 +76,7 @@ def test_eval_davis_custom_scribble_folder(davis_root: Path, tiny_checkpoint: Pa
             custom / f"{seq}.bmp", np.array(Image.open(davis_root / "valid_scribbles0" / f"{seq}.bmp"))
         )
     out = tmp_path / "out"
-    assert davis_run.cli(davis_args(davis_root, tiny_checkpoint, out, "--scribbles", str(custom))) == 0
+    assert davis.cli(davis_args(davis_root, tiny_checkpoint, out, "--scribbles", str(custom))) == 0
     assert (out / "video_training_3_davis17_val_converted" / "global_results-val.csv").is_file()
 
 
@@ -85,16 +85,16 @@ def test_eval_davis_bad_inputs(
 ) -> None:
     out = tmp_path / "out"
     (davis_root / "valid_scribbles1" / "beta.bmp").unlink()
-    assert davis_run.cli(davis_args(davis_root, tiny_checkpoint, out)) == 2
+    assert davis.cli(davis_args(davis_root, tiny_checkpoint, out)) == 2
     assert (
         f"missing scribble for sequence 'beta': {davis_root / 'valid_scribbles1' / 'beta.bmp'}"
         in capsys.readouterr().err
     )
     write_scribble(davis_root / "valid_scribbles1" / "beta.bmp", np.ones((30, 40), np.uint8))
-    assert davis_run.cli(davis_args(davis_root, tiny_checkpoint, out)) == 2
+    assert davis.cli(davis_args(davis_root, tiny_checkpoint, out)) == 2
     assert "beta.bmp: scribble is 40x30 but the first frame" in capsys.readouterr().err
     (davis_root / "ImageSets" / "2017" / "val.txt").write_text("alpha\nmissing-seq\n")
-    assert davis_run.cli(davis_args(davis_root, tiny_checkpoint, out)) == 2
+    assert davis.cli(davis_args(davis_root, tiny_checkpoint, out)) == 2
     assert "missing sequence 'missing-seq'" in capsys.readouterr().err
     assert not out.exists()  # all checked before any model work
 
@@ -106,10 +106,10 @@ def test_eval_davis_checkpoints(
         davis_root, tiny_checkpoint, tmp_path / "out", "--video_name", "alpha", "--device", "cpu"
     )
     argv[argv.index("--ckpt_num") + 1] = "7"
-    assert davis_run.cli(argv) == 2
+    assert davis.cli(argv) == 2
     assert "checkpoint not found" in capsys.readouterr().err
     argv[argv.index("--ckpt_num") + 1] = "0"
-    assert davis_run.cli([*argv, "--start", "2", "--end", "3"]) == 0
+    assert davis.cli([*argv, "--start", "2", "--end", "3"]) == 0
     text = capsys.readouterr().out
     assert "Epoch 2 does not exist" in text and "checkpoint 3: DAVIS-2017 val" in text
 

@@ -27,7 +27,7 @@ from PIL import Image
 import rhmnet.segment as segment
 from rhmnet.config import ConfigError, load_config
 from rhmnet.errors import run_cli
-from rhmnet.evaluation import davis_run, youtube
+from rhmnet.evaluation import davis, youtube
 from rhmnet.guards import OutputExistsError, StagedOutput, read_name_list, replaced_on_success
 from rhmnet.tools import reference_check
 from tests.conftest import TINY_OVERRIDES, load_script
@@ -71,7 +71,7 @@ def test_davis_image_set_names_cannot_leave_the_output_folder(davis_root, tiny_c
     (davis_root / "ImageSets" / "2017" / "val.txt").write_text(f"alpha\n{name}\n")
     before = _snapshot(davis_root)
     save = tmp_path / "results"
-    assert davis_run.cli(_eval_davis(davis_root, tiny_checkpoint, save)) == 2
+    assert davis.cli(_eval_davis(davis_root, tiny_checkpoint, save)) == 2
     assert "val.txt, line 2: sequence name" in capsys.readouterr().err
     assert not save.exists() and _snapshot(davis_root) == before
 
@@ -185,13 +185,13 @@ def test_replaced_on_success_restores_a_failed_run(tmp_path):
 def test_eval_davis_refuses_an_earlier_run_and_replaces_it_after_success(davis_root, tiny_checkpoint, tmp_path,
                                                                           capsys):
     save = tmp_path / "results"
-    assert davis_run.cli(_eval_davis(davis_root, tiny_checkpoint, save, "--video_name", "alpha")) == 0
+    assert davis.cli(_eval_davis(davis_root, tiny_checkpoint, save, "--video_name", "alpha")) == 0
     (folder,) = [p for p in save.iterdir() if p.is_dir()]
     stale = folder / "alpha" / "stale.png"
     stale.write_bytes(b"earlier")
-    assert davis_run.cli(_eval_davis(davis_root, tiny_checkpoint, save, "--video_name", "alpha")) == 2
+    assert davis.cli(_eval_davis(davis_root, tiny_checkpoint, save, "--video_name", "alpha")) == 2
     assert "already holds results" in capsys.readouterr().err and stale.exists()
-    assert davis_run.cli(_eval_davis(davis_root, tiny_checkpoint, save, "--video_name", "alpha", "--overwrite")) == 0
+    assert davis.cli(_eval_davis(davis_root, tiny_checkpoint, save, "--video_name", "alpha", "--overwrite")) == 0
     assert not stale.exists() and len(list((folder / "alpha").glob("*.png"))) == 6
     assert not [p for p in save.iterdir() if p.name.startswith(".")]
 
@@ -281,12 +281,12 @@ def test_unreadable_overlay_is_a_failed_run(davis_root, tiny_checkpoint, tmp_pat
 
 
 def test_full_disk_while_writing_masks_is_a_failed_run(davis_root, tiny_checkpoint, tmp_path, capsys, monkeypatch):
-    import rhmnet.inference.driver as driver
+    import rhmnet.inference.mask_io as mask_io
 
     def full(path, labels, *args):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(driver, "write_palette_png", full)
+    monkeypatch.setattr(mask_io, "write_palette_png", full)
     out = tmp_path / "seg"
     assert segment.cli(_segment(davis_root, tiny_checkpoint, out)) == 1
     assert "No space left on device" in capsys.readouterr().err
@@ -324,7 +324,7 @@ def test_jpeg_scribble_is_refused(davis_root, tiny_checkpoint, tmp_path, capsys)
 def test_missing_annotation_is_an_error_naming_it(davis_root, tiny_checkpoint, tmp_path, capsys):
     missing = davis_root / "Annotations" / "480p" / "beta" / "00003.png"
     missing.unlink()
-    assert davis_run.cli(_eval_davis(davis_root, tiny_checkpoint, tmp_path / "r")) == 2
+    assert davis.cli(_eval_davis(davis_root, tiny_checkpoint, tmp_path / "r")) == 2
     assert f"missing annotation {missing}" in capsys.readouterr().err
 
 
@@ -371,11 +371,11 @@ def test_options_are_checked_at_parsing(davis_root, ytb_root, tiny_checkpoint, t
 
     shared = ["--checkpoint_dir", str(tmp_path)]
     cases = [
-        (davis_run.main, ["--davis_root", str(davis_root), "--start", "5", "--end", "2", *shared],
+        (davis.main, ["--davis_root", str(davis_root), "--start", "5", "--end", "2", *shared],
          "--end 2 is before --start 5"),
         (youtube.main, ["--ytb_root", str(ytb_root), "--start", "5", "--end", "2", *shared],
          "--end 2 is before --start 5"),
-        (davis_run.main, ["--davis_root", str(davis_root), "--workers", "0"],
+        (davis.main, ["--davis_root", str(davis_root), "--workers", "0"],
          "argument --workers: must be in [1, inf)"),
         (load_script("convert_davis_interactive").main, [str(tmp_path), "--out", str(tmp_path / "o"), "--size", "4",
                                                         "4", "--thickness", "-4"], "argument --thickness: must be in"),

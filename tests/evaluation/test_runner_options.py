@@ -8,10 +8,10 @@ import pytest
 
 from rhmnet.config import load_config
 from rhmnet.data.io import read_palette_png
-from rhmnet.evaluation.common import load_checkpoint_model
-from rhmnet.evaluation.davis_run import DavisRunOptions, build_parser, load_sequence, run_checkpoint
+from rhmnet.evaluation.davis import DavisRunOptions, build_parser, load_sequence, run_checkpoint
 from rhmnet.evaluation.youtube import YtbDataset, YtbRunOptions
 from rhmnet.evaluation.youtube import run_checkpoint as run_ytb_checkpoint
+from rhmnet.runtime import load_checkpoint_model
 from tests.evaluation.conftest import TINY_OVERRIDES
 
 

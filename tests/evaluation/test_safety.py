@@ -13,7 +13,7 @@ import torch
 import rhmnet
 from rhmnet.config import load_config
 from rhmnet.data.io import DatasetError
-from rhmnet.evaluation import davis_run, youtube
+from rhmnet.evaluation import davis, youtube
 from rhmnet.evaluation.youtube import parse_meta
 from rhmnet.guards import UnsafeNameError
 from rhmnet.segment import cli as segment_cli
@@ -135,7 +135,7 @@ def test_non_finite_checkpoint_stops_evaluation(davis_root, tiny_checkpoint, tmp
     folder = tmp_path / "ck" / "pretrain_weights_video_training"
     folder.mkdir(parents=True)
     torch.save(data, folder / "pretrain_checkpoint_3.pth.tar")
-    assert davis_run.cli(davis_args(davis_root, folder / "pretrain_checkpoint_3.pth.tar", tmp_path / "r")) == 2
+    assert davis.cli(davis_args(davis_root, folder / "pretrain_checkpoint_3.pth.tar", tmp_path / "r")) == 2
     err = capsys.readouterr().err
     assert "NaN or Inf" in err and "bn1.weight" in err
 

@@ -16,14 +16,9 @@ from rhmnet import config
 from rhmnet.data.io import read_palette_png, write_palette_png
 from rhmnet.inference import VideoSegmenter
 from rhmnet.inference import driver as driver_module
-from rhmnet.inference.driver import (
-    FrameSource,
-    ObjectStart,
-    PaletteWriter,
-    VideoFrame,
-    VideoIOError,
-    segment_video,
-)
+from rhmnet.inference.driver import ObjectStart, segment_video
+from rhmnet.inference.frame_io import FrameSource, VideoFrame, VideoIOError
+from rhmnet.inference.mask_io import PaletteWriter
 
 
 class FakeResult:
@@ -204,8 +199,8 @@ def test_peek_then_iterate_from_a_folder(tmp_path: Path) -> None:
 
 def test_davis_sequence_runs_backward_from_a_frame(tmp_path: Path) -> None:
     """The DAVIS runner steps a given frame order (e.g. k..0 for backward propagation) through the driver."""
-    from rhmnet.evaluation.davis_run import DavisSequence, InitialScribble, segment_sequence
-    from rhmnet.evaluation.speed import SpeedMeter
+    from rhmnet.evaluation.davis import DavisSequence, InitialScribble, segment_sequence
+    from rhmnet.inference.timing import SpeedMeter
 
     paths = write_frames(tmp_path / "frames", numbered_frames(5))
     seq = DavisSequence("seq", paths, [], 1)

@@ -1,4 +1,5 @@
-"""Speed and memory meters for inference: FPS of the model step alone and peak memory, per video and overall.
+"""Speed and memory meters of the video driver: FPS of the model step alone and peak memory, per video and
+overall.
 
 Only the time spent inside the model step is counted (no file reading or writing). On CUDA the clock stops
 after a device synchronisation and the peak is ``torch.cuda.max_memory_allocated`` (reset per video).
@@ -40,7 +41,7 @@ class VideoSpeed:
         return self.frames / self.seconds if self.seconds > 0 else float("nan")
 
 
-def _read_status_kib(key: str) -> float | None:
+def read_status_kib(key: str) -> float | None:
     """A ``kB`` field of /proc/self/status (e.g. VmHWM, VmRSS), or None where unavailable."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -104,7 +105,7 @@ class SpeedMeter:
     def _peak_mb(self) -> float:
         if self._cuda:
             return torch.cuda.max_memory_allocated(self.device) / _MB
-        hwm = _read_status_kib("VmHWM")
+        hwm = read_status_kib("VmHWM")
         if hwm is not None:
             return hwm / 1024.0
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
