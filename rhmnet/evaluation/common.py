@@ -139,9 +139,3 @@ def summary_stats(
     table = np.array([[r[k] for k in keys] for r in rows], dtype=np.float64)
     return dict(zip(keys, table.mean(axis=0))), dict(zip(keys, table.std(axis=0)))
 
-
-def iterate_progress(items: Sequence, desc: str, enabled: bool = True) -> Iterator:
-    """tqdm over items (disabled when not wanted)."""
-    from tqdm import tqdm
-
-    return iter(tqdm(items, desc=desc, disable=not enabled))
