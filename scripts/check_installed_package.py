@@ -1,5 +1,6 @@
 """Check an installed (non-editable) rhmnet: every named config loads and builds, ``rhmnet-segment`` runs,
-``rhmnet-studio`` (installed with its extra) serves its page.
+``rhmnet-studio`` (installed with its extra) serves its page, a tiny ``python -m rhmnet.demo`` runs with its
+default paths.
 
     python scripts/check_installed_package.py --checkout REPO_ROOT
 
@@ -10,6 +11,8 @@ directory outside the checkout (CI does this). It fails if ``rhmnet`` is importe
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -30,6 +33,8 @@ TINY_MODEL = [
     "MODEL.TRANSFORMER.NHEAD=4",
     "MODEL.TRANSFORMER.DIM_FEEDFORWARD=128",
 ]
+TINY_DEMO = ["--iters", "1", "--num-train", "1", "--num-val", "1"]  # about 10 s on 2 cores
+DAVIS_DOWNLOAD = "https://davischallenge.org/davis2017/code.html"
 
 
 def check_not_from_checkout(checkout: Path) -> None:
@@ -120,6 +125,32 @@ def check_studio_command(workdir: Path) -> None:
     print(f"rhmnet-studio ({executable}) served its page at {base}")
 
 
+def check_demo(workdir: Path) -> None:
+    """``python -m rhmnet.demo`` at its smallest, from a folder with no ``../shared`` and no ``RHMNET_SHARED``:
+    it says in one line that it runs on synthetic video only and where DAVIS is, writes its table, results and
+    model to ``outputs/demo`` of the working directory (its default; not the installed package), and the
+    model loads."""
+    run = workdir / "demo" / "run"
+    run.mkdir(parents=True)
+    env = {key: value for key, value in os.environ.items() if key != "RHMNET_SHARED"}
+    done = subprocess.run([sys.executable, "-m", "rhmnet.demo", *TINY_DEMO], cwd=run, env=env, check=True,
+                          stdout=subprocess.PIPE, text=True, timeout=300)
+    print(done.stdout, end="")
+    notices = [line for line in done.stdout.splitlines() if DAVIS_DOWNLOAD in line]
+    if len(notices) != 1 or "synthetic videos only" not in notices[0]:
+        raise SystemExit(f"the demo without shared data did not say in one line what it skips ({notices})")
+    out = run / "outputs" / "demo"
+    missing = [name for name in ("results.md", "results.json", "model.pth.tar") if not (out / name).is_file()]
+    if missing:
+        raise SystemExit(f"the demo did not write {', '.join(missing)} to {out}")
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    table = (out / "results.md").read_text()
+    if len(rows) != 3 or any(f"| {row['evaluated_on']} | {row['name']} | 1 |" not in table for row in rows):
+        raise SystemExit(f"the demo's table lacks its three synthetic rows:\n{table}")
+    rhmnet.load_model(out / "model.pth.tar")
+    print(f"rhmnet.demo wrote its table and model to {out}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkout", type=Path, required=True, help="the source checkout (must not be imported)")
@@ -129,6 +160,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         check_segment_command(Path(tmp))
         check_studio_command(Path(tmp))
+        check_demo(Path(tmp))
     print("installed package: OK")
     return 0
 

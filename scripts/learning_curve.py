@@ -39,19 +39,16 @@ from typing import Optional
 
 import torch
 
+from rhmnet import demo
+from rhmnet.config import Config, load_config
+from rhmnet.dataprep.splits import davis_split
+from rhmnet.engine.checkpoints import EPOCH_CHECKPOINT_GLOB, LAST_CHECKPOINT, LOG_FILE, checkpoint_dir
+from rhmnet.engine.trainer import TrainingInterrupted
+from rhmnet.errors import run_cli
+from rhmnet.model_io import load_model, model_from_checkpoint, read_checkpoint, save_model
+from rhmnet.runtime import apply_threads
+
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from rhmnet import demo  # noqa: E402
-from rhmnet.config import Config, load_config  # noqa: E402
-from rhmnet.dataprep.splits import davis_split  # noqa: E402
-from rhmnet.engine.checkpoints import EPOCH_CHECKPOINT_GLOB, LAST_CHECKPOINT, LOG_FILE, checkpoint_dir  # noqa: E402
-from rhmnet.engine.trainer import TrainingInterrupted  # noqa: E402
-from rhmnet.errors import run_cli  # noqa: E402
-from rhmnet.model_io import load_model, model_from_checkpoint, read_checkpoint, save_model  # noqa: E402
-from rhmnet.runtime import apply_threads  # noqa: E402
-
 log = logging.getLogger("rhmnet.learning_curve")
 HELD_OUT_FACT = "held out (never trained on)"
 

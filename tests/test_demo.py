@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+import rhmnet
 from rhmnet import demo, load_model
 from rhmnet.data.io import read_image_set
 from rhmnet.dataprep.synthetic_videos import make_synthetic_dataset
@@ -62,6 +64,36 @@ def test_demo_rejects_an_empty_object_range_before_any_work(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert "--train-objects 3 2" in capsys.readouterr().err
     assert not (tmp_path / "demo").exists()
+
+
+def test_default_paths_are_the_working_directorys_not_the_package(tmp_path, monkeypatch):
+    """--out is outputs/demo and --shared ../shared of the working directory (or $RHMNET_SHARED): an
+    installed package never writes into, or looks for data beside, its own folder."""
+    package = Path(rhmnet.__file__).resolve().parent
+    cwd = tmp_path.resolve() / "work"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    monkeypatch.delenv("RHMNET_SHARED", raising=False)
+    args = demo.build_parser().parse_args([])
+    assert not args.out.is_absolute() and not args.shared.is_absolute()
+    assert args.out.resolve() == cwd / "outputs" / "demo"
+    assert args.shared.resolve() == tmp_path.resolve() / "shared"
+    assert all(package not in [path, *path.parents] for path in (args.out.resolve(), args.shared.resolve()))
+    monkeypatch.setenv("RHMNET_SHARED", str(tmp_path / "mine"))
+    assert demo.build_parser().parse_args([]).shared == tmp_path / "mine"
+
+
+def test_real_video_notice_says_what_is_skipped_and_where_davis_is(tmp_path):
+    shared = tmp_path / "shared"
+    root = tmp_path / "DAVIS"
+    lines = [demo.real_video_notice(shared, roots) for roots in ([], [root])]
+    assert "synthetic videos only" in lines[0] and "--davis DAVIS_ROOT" in lines[0]
+    assert "skipping the DAVIS val rows" in lines[1] and "--davis DAVIS_ROOT" not in lines[1]
+    (shared / "data" / "davis-sample" / "ImageSets" / "2017").mkdir(parents=True)
+    (shared / "data" / "davis-sample" / "ImageSets" / "2017" / "val.txt").write_text("blackswan\n")
+    assert "training on synthetic videos only" in demo.real_video_notice(shared, [])
+    assert demo.real_video_notice(shared, [root]) is None
+    assert all("davischallenge.org/davis2017/code.html" in line and "\n" not in line for line in lines)
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import json
 
 import pytest
 
-from rhmnet import load_model
+from rhmnet import demo, load_model
 from rhmnet.config import load_config
-from tests.conftest import SHARED, load_script
+from tests.conftest import REPO, SHARED, load_script
 
 SMALL = [
     "--threads", "2", "--points", "2", "TRAIN.BATCH_SIZE=2", "DATASETS.CROP_SIZE=[64,64]",
@@ -29,6 +30,16 @@ def prepared(curve, tmp_path_factory):
     args = ["--prepare-only", "--out", str(out), "--num-train", "1", "--num-val", "1", "--shared", str(out / "none")]
     assert curve.main(args) == 0
     return out / "data"
+
+
+def test_uses_only_the_demos_public_api() -> None:
+    """The script reaches the demo through names ``rhmnet.demo`` exports (its public API), nothing else."""
+    tree = ast.parse((REPO / "scripts" / "learning_curve.py").read_text())
+    used = {node.attr for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "demo"}
+    assert used and used <= set(demo.__all__)
+    assert not [node.module for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rhmnet.demo.")]
 
 
 def test_steady_rate_skips_the_start(curve, tmp_path) -> None:
@@ -121,7 +132,7 @@ def test_holdout_curve_scores_the_unseen_sets(curve, held_out_run, tmp_path) -> 
     save_model(build_model(cfg), run / "points" / "point-1.pth.tar")
     args = curve.build_parser().parse_args(["--holdout", *common])
     points = [curve.Point(1, 0, 0.0)]
-    data = curve.demo.TrainingData.existing(tmp_path / "held" / "data")
+    data = demo.TrainingData.existing(tmp_path / "held" / "data")
     baselines = curve.score_points(points, run, args, data.synthetic_davis)
     sets = [f"held-out {real.name}", f"held-out multi-object {real.name}"]
     assert sorted(points[0].held_out) == sets and all(0 <= v <= 1 for v in points[0].held_out.values())
