@@ -69,7 +69,7 @@ def test_base_cycles_and_bad_bases_are_errors(tmp_path):
     (tmp_path / "b.yaml").write_text("BASE: a.yaml\n")
     with pytest.raises(ConfigError, match="cycle"):
         load_config(tmp_path / "a.yaml")
-    (tmp_path / "c.yaml").write_text("BASE: [video_training, demo]\n")
+    (tmp_path / "c.yaml").write_text("BASE: [video_training, small_synthetic]\n")
     with pytest.raises(ConfigError, match=r"c\.yaml: BASE must name one config"):
         load_config(tmp_path / "c.yaml")
     (tmp_path / "d.yaml").write_text("BASE: no_such_base\n")
@@ -95,4 +95,4 @@ def test_a_file_without_base_reads_as_the_authors_format(tmp_path):
     assert cfg.TRAIN.EPOCH == 5
     authors = load_config("authors_default")
     assert cfg.MODEL == authors.MODEL and cfg.MODEL.REFINE_LAYERS == 2  # the authors' default, not the paper's
-    assert load_config("demo").MODEL.REFINE_LAYERS == 1  # BASE: video_training
+    assert load_config("small_synthetic").MODEL.REFINE_LAYERS == 1  # BASE: video_training
