@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rhmnet.config import Config, ConfigError, config_from_dict, load_config, merge_dict, parse_overrides
+from rhmnet.config import Config, ConfigError, config_from_dict, load_config
 from rhmnet.guards import check_device, safe_name
 from rhmnet.inference import VideoSegmenter
 from rhmnet.inference.session import PRECISIONS
@@ -213,9 +213,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
         data = read_checkpoint(args.checkpoint)
         if data.get("format") == CHECKPOINT_FORMAT and "config" in data:
-            cfg = config_from_dict(data["config"])
-            merge_dict(cfg, parse_overrides(overrides))
-            return cfg
+            return config_from_dict(data["config"], overrides)
     return load_config(config_name(args), overrides)
 
 
