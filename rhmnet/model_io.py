@@ -195,14 +195,15 @@ def atomic_save(obj: Any, path: Union[str, Path]) -> None:
         raise
 
 
-def save_model(model: RHMNet, path: Union[str, Path], **extra: Any) -> None:
-    """Save weights and config in our format (atomically); ``extra`` adds e.g. epoch or optimizer state."""
+def save_model(model: RHMNet, path: Union[str, Path], config: Optional[Config] = None, **extra: Any) -> None:
+    """Save weights and config (``config``, default the model's own) in our format (atomically); ``extra``
+    adds e.g. epoch or optimizer state."""
     atomic_save(
         {
             "format": CHECKPOINT_FORMAT,
             "version": 1,
             "model": model.state_dict(),
-            "config": model.cfg.to_dict(),
+            "config": (config or model.cfg).to_dict(),
             **extra,
         },
         path,
