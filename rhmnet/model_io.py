@@ -10,7 +10,7 @@ from typing import Any, Optional, Union
 
 import torch
 
-from rhmnet.config import Config, config_from_dict, load_config, merge_dict, parse_overrides
+from rhmnet.config import Config, config_from_dict, load_config
 from rhmnet.errors import RHMNetError
 from rhmnet.guards import file_mode, load_weights_only, non_finite_tensors
 from rhmnet.model import RHMNet
@@ -155,8 +155,7 @@ def model_from_checkpoint(
     elif config is not None:
         cfg = load_config(config, overrides)
     elif data.get("format") == CHECKPOINT_FORMAT and "config" in data:
-        cfg = config_from_dict(data["config"])
-        merge_dict(cfg, parse_overrides(overrides))
+        cfg = config_from_dict(data["config"], overrides)
     else:
         cfg = load_config("video_training", overrides)
     cfg.MODEL.BACKBONE.PRETRAINED = False  # the checkpoint holds the backbone weights
@@ -196,14 +195,15 @@ def atomic_save(obj: Any, path: Union[str, Path]) -> None:
         raise
 
 
-def save_model(model: RHMNet, path: Union[str, Path], **extra: Any) -> None:
-    """Save weights and config in our format (atomically); ``extra`` adds e.g. epoch or optimizer state."""
+def save_model(model: RHMNet, path: Union[str, Path], config: Optional[Config] = None, **extra: Any) -> None:
+    """Save weights and config (``config``, default the model's own) in our format (atomically); ``extra``
+    adds e.g. epoch or optimizer state."""
     atomic_save(
         {
             "format": CHECKPOINT_FORMAT,
             "version": 1,
             "model": model.state_dict(),
-            "config": model.cfg.to_dict(),
+            "config": (config or model.cfg).to_dict(),
             **extra,
         },
         path,

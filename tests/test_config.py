@@ -43,6 +43,51 @@ def test_bad_overrides_name_the_key(override, message):
         load_config("video_training", [override])
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("TRAIN.OPTIMIZER=SGD", "TRAIN.OPTIMIZER: must be one of AdamW, Adam, got 'SGD'"),
+        ("TRAIN.LR_SCHEDULE=cosine", "TRAIN.LR_SCHEDULE: must be one of auto, poly, step, got 'cosine'"),
+        ("TRAIN.LR_DECREASE_STEP=0", "TRAIN.LR_DECREASE_STEP: must be in [1, inf), got 0"),
+        ("TRAIN.STEP_SIZE=0", "TRAIN.STEP_SIZE: must be in [1, inf), got 0"),
+        ("TRAIN.ACCUMULATE_STEPS=0", "TRAIN.ACCUMULATE_STEPS: must be in [1, inf), got 0"),
+        ("TRAIN.EMA_DECAY=1", "TRAIN.EMA_DECAY: must be in [0, 1), got 1.0"),
+        ("TRAIN.SAMPLES_PER_EPOCH=0", "TRAIN.SAMPLES_PER_EPOCH: must be in [1, inf), got 0"),
+        ("MODEL.TRANSFORMER.ACTIVATION=tanh", "MODEL.TRANSFORMER.ACTIVATION: must be one of relu, gelu, got 'tanh'"),
+        ("MODEL.POS_TABLE_SIZE=[4]", "MODEL.POS_TABLE_SIZE: expected [rows, cols]"),
+        ("MODEL.POS_TABLE_SIZE=[4,0]", "MODEL.POS_TABLE_SIZE[1]: must be in [1, inf), got 0"),
+        ("MODEL.ATTACH.LOCAL_SIMILARITY=true", "MODEL.ATTACH.LOCAL_SIMILARITY: value True is not implemented"),
+        ("DATASETS.MAX_OBJECT_NUM=11", "DATASETS.MAX_OBJECT_NUM: must be in [1, 10], got 11"),
+        ("DATASETS.CROP_SIZE=[98,96]", "DATASETS.CROP_SIZE: height and width must be multiples of 4, got [98, 96]"),
+        ("DATASETS.SAMPLE_PROBABILITY=[0,0]", "DATASETS.SAMPLE_PROBABILITY: must give two [YouTube-VOS, DAVIS]"),
+        ("DATASETS.SAMPLE_PROBABILITY=[1,1,1]", "DATASETS.SAMPLE_PROBABILITY: must give two [YouTube-VOS, DAVIS]"),
+        ("DATASETS.WARMUP_EPOCHS=1", "DATASETS.WARMUP_SAMPLE_PROBABILITY: must give two [YouTube-VOS, DAVIS]"),
+        ("DATASETS.MOSAIC_PROBABILITY=1.5", "DATASETS.MOSAIC_PROBABILITY: must be in [0, 1], got 1.5"),
+        ("DATASETS.DAVIS.CLIP_LENGTH=4", "DATASETS.DAVIS.CLIP_LENGTH: 4 must equal DATASETS.YTB.CLIP_LENGTH (3)"),
+        ("DATASETS.COCOS.TRANSFORM_MODE=shear",
+         "DATASETS.COCOS.TRANSFORM_MODE: must be one of perspective, affine, got 'shear'"),
+        ("DATASETS.COCOS.AFFINE_RANGE=[6,0,8]", "DATASETS.COCOS.AFFINE_RANGE[1]: must be in (0, inf), got 0"),
+        ("DATASETS.COCOS.AFFINE_RANGE=[]", "DATASETS.COCOS.AFFINE_RANGE: needs at least one divisor"),
+    ],
+)
+def test_values_used_by_training_and_the_model_are_checked_at_load(override, message):
+    """Every check on a config value runs when the config loads, from a file or from a checkpoint's dict,
+    in one line naming the key, the value and what is allowed."""
+    with pytest.raises(ConfigError) as error:
+        load_config("video_training", [override])
+    assert f"config key {message}" in str(error.value) and "\n" not in str(error.value)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config_from_dict(load_config("video_training").to_dict(), [override])
+
+
+def test_valid_values_still_load():
+    cfg = load_config("video_training", ["TRAIN.OPTIMIZER=Adam", "MODEL.POS_TABLE_SIZE=[4,5]",
+                                         "DATASETS.WARMUP_EPOCHS=1", "DATASETS.WARMUP_SAMPLE_PROBABILITY=[0,1]",
+                                         "DATASETS.YTB.CLIP_LENGTH=4", "DATASETS.DAVIS.CLIP_LENGTH=4"])
+    assert cfg.TRAIN.OPTIMIZER == "Adam" and cfg.MODEL.POS_TABLE_SIZE == [4, 5]
+    assert load_config("video_training", ["MODEL.POS_TABLE_SIZE=null"]).MODEL.POS_TABLE_SIZE is None
+
+
 def test_unknown_key_in_a_yaml_file_names_file_and_key(tmp_path):
     path = tmp_path / "exp.yaml"
     path.write_text("MODEL:\n  BACKBONE:\n    DEPTH: 50\n")
@@ -69,7 +114,7 @@ def test_base_cycles_and_bad_bases_are_errors(tmp_path):
     (tmp_path / "b.yaml").write_text("BASE: a.yaml\n")
     with pytest.raises(ConfigError, match="cycle"):
         load_config(tmp_path / "a.yaml")
-    (tmp_path / "c.yaml").write_text("BASE: [video_training, demo]\n")
+    (tmp_path / "c.yaml").write_text("BASE: [video_training, small_synthetic]\n")
     with pytest.raises(ConfigError, match=r"c\.yaml: BASE must name one config"):
         load_config(tmp_path / "c.yaml")
     (tmp_path / "d.yaml").write_text("BASE: no_such_base\n")
@@ -95,4 +140,4 @@ def test_a_file_without_base_reads_as_the_authors_format(tmp_path):
     assert cfg.TRAIN.EPOCH == 5
     authors = load_config("authors_default")
     assert cfg.MODEL == authors.MODEL and cfg.MODEL.REFINE_LAYERS == 2  # the authors' default, not the paper's
-    assert load_config("demo").MODEL.REFINE_LAYERS == 1  # BASE: video_training
+    assert load_config("small_synthetic").MODEL.REFINE_LAYERS == 1  # BASE: video_training

@@ -56,7 +56,8 @@ def test_schedule_fills_the_budget(curve) -> None:
     args = curve.build_parser().parse_args(["--minutes", "8", "--points", "8", "--fill", "0.9"])
     no_warmup = load_config("lite", ["DATASETS.WARMUP_EPOCHS=0"])
     assert curve.sized_schedule(10.0, args, no_warmup) == ["TRAIN.EPOCH=8", "TRAIN.SAMPLES_PER_EPOCH=2160"]  # 540 steps
-    warmup = load_config("lite", ["DATASETS.WARMUP_EPOCHS=4", "TRAIN.EPOCH=10"])  # 4 of 10 epochs -> 3.2 of 8
+    warmup = load_config("lite", ["DATASETS.WARMUP_EPOCHS=4", "DATASETS.WARMUP_SAMPLE_PROBABILITY=[1,0]",
+                                  "TRAIN.EPOCH=10"])  # 4 of 10 epochs -> 3.2 of 8
     assert curve.sized_schedule(10.0, args, warmup)[2:] == ["DATASETS.WARMUP_EPOCHS=3"]
 
 

@@ -1,9 +1,9 @@
 """Training datasets from the config: ``pretrain`` -> COCO pseudo-clips, ``video`` -> YouTube-VOS + DAVIS
-mix. Roots and options come from ``cfg.DATASETS`` / ``cfg.TRAIN``."""
+mix. Roots and options come from ``cfg.DATASETS`` / ``cfg.TRAIN`` (their values are checked when the config
+loads: ``rhmnet.config.checks``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from torch.utils.data import Dataset
@@ -41,18 +41,6 @@ def clip_options(cfg: Any, section: Any) -> ClipOptions:
     )
 
 
-def mix_weights(key: str, values: Sequence[float]) -> list[float]:
-    """The ``[YouTube-VOS, DAVIS]`` sampling weights of config ``key``; a config error naming the key unless
-    they are two non-negative weights with a positive sum."""
-    weights = list(values)
-    if len(weights) != 2 or min(weights) < 0 or sum(weights) <= 0:
-        raise ConfigError(
-            f"{key} must give two [YouTube-VOS, DAVIS] weights, non-negative with a positive sum (else it selects "
-            f"no dataset), got {weights}"
-        )
-    return weights
-
-
 def build_train_dataset(cfg: Any, stage: str) -> Dataset:
     """The training dataset of a stage: ``"pretrain"`` (COCO, one sample per listed image per epoch) or
     ``"video"`` (YouTube-VOS and DAVIS mixed by ``DATASETS.SAMPLE_PROBABILITY``, ``TRAIN.SAMPLES_PER_EPOCH``
@@ -71,14 +59,8 @@ def build_train_dataset(cfg: Any, stage: str) -> Dataset:
         )
     if stage != "video":
         raise ConfigError(f"unknown training stage {stage!r} (expected one of {', '.join(STAGES)})")
-    probabilities = mix_weights("DATASETS.SAMPLE_PROBABILITY", data.SAMPLE_PROBABILITY)
-    warmup = (mix_weights("DATASETS.WARMUP_SAMPLE_PROBABILITY", data.WARMUP_SAMPLE_PROBABILITY)
-              if data.WARMUP_EPOCHS > 0 else probabilities)
-    if data.YTB.CLIP_LENGTH != data.DAVIS.CLIP_LENGTH:
-        raise ConfigError(
-            f"DATASETS.YTB.CLIP_LENGTH ({data.YTB.CLIP_LENGTH}) and DATASETS.DAVIS.CLIP_LENGTH "
-            f"({data.DAVIS.CLIP_LENGTH}) must match to batch clips together"
-        )
+    probabilities = data.SAMPLE_PROBABILITY
+    warmup = data.WARMUP_SAMPLE_PROBABILITY if data.WARMUP_EPOCHS > 0 else probabilities
     init_skip = cfg.TRAIN.INIT_SKIP
     factories = (
         lambda: YtbScribbleDataset(data.YTB.ROOT, clip_options(cfg, data.YTB), init_skip=init_skip),

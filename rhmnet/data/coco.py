@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from rhmnet.config import ConfigError
 from rhmnet.data.augment import (
     coco_pseudo_clip,
     crop_clip,
@@ -74,10 +73,6 @@ class CocoScribbleDataset(SeededDataset):
         affine_range: tuple[int, ...] = (6, 8, 8),
     ) -> None:
         super().__init__(max_draws=options.max_draws)
-        if transform_mode not in ("perspective", "affine"):
-            raise ConfigError(f"COCO TRANSFORM_MODE must be 'perspective' or 'affine', got {transform_mode!r}")
-        if not affine_range or min(affine_range) <= 0:
-            raise ConfigError(f"COCO AFFINE_RANGE must be positive divisors, got {list(affine_range)}")
         self.img_dir, self.anno_dir = Path(img_dir), Path(anno_dir)
         self.entries = read_coco_scribble_json(json_path)
         self.options = options

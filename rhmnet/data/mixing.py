@@ -84,10 +84,6 @@ class MixedClipDataset(SeededDataset):
             raise ConfigError("MixedClipDataset needs at least one dataset")
         if probabilities is None:  # proportional to the dataset sizes
             probabilities = [float(len(d)) for d in datasets]
-        if samples_per_epoch < 1:
-            raise ConfigError(f"samples per epoch must be >= 1, got {samples_per_epoch}")
-        if warmup_epochs < 0:
-            raise ConfigError(f"warm-up epochs must be >= 0, got {warmup_epochs}")
         self.datasets = list(datasets)
         self.probabilities = normalised_weights(probabilities, len(self.datasets))
         self.warmup_epochs = int(warmup_epochs)
@@ -97,8 +93,6 @@ class MixedClipDataset(SeededDataset):
         self.epoch = 0
         self.samples_per_epoch = samples_per_epoch
         self.temporal_flip = temporal_flip
-        if not 0.0 <= mosaic_probability <= 1.0:
-            raise ConfigError(f"mosaic probability must be in [0, 1], got {mosaic_probability}")
         if mosaic_probability > 0:
             not_video = [d.name for d in self.datasets if not isinstance(d, VideoScribbleDataset)]
             if not_video:

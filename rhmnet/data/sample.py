@@ -20,9 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from rhmnet.config import ConfigError
 from rhmnet.data.augment import flip_frames_independently
-from rhmnet.labels import BACKGROUND, MAX_OBJECTS, clip_targets, relabel_selected
+from rhmnet.labels import BACKGROUND, clip_targets, relabel_selected
 from rhmnet.model.backbone import IMAGENET_NORMALISATION
 
 GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -32,7 +31,8 @@ Sample = dict[str, Any]
 
 @dataclass
 class ClipOptions:
-    """Options shared by the clip datasets (filled from ``cfg.DATASETS`` by ``build.py``)."""
+    """Options shared by the clip datasets (filled from ``cfg.DATASETS`` by ``build.py``; the values' ranges,
+    e.g. crop sides multiples of 4 and 1..MAX_OBJECTS objects, are checked when the config loads)."""
 
     clip_length: int = 3
     crop_size: tuple[int, int] = (384, 384)  # (height, width)
@@ -54,12 +54,6 @@ class ClipOptions:
 
     def __post_init__(self) -> None:
         self.crop_size = (int(self.crop_size[0]), int(self.crop_size[1]))
-        if self.clip_length < 1:
-            raise ConfigError(f"clip length must be >= 1, got {self.clip_length}")
-        if not 1 <= self.max_objects <= MAX_OBJECTS:
-            raise ConfigError(f"MAX_OBJECT_NUM must be in 1..{MAX_OBJECTS}, got {self.max_objects}")
-        if min(self.crop_size) < 4 or any(s % 4 for s in self.crop_size):
-            raise ConfigError(f"crop size must be positive multiples of 4, got {self.crop_size}")
 
 
 def select_objects(

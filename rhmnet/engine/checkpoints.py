@@ -199,6 +199,7 @@ def restore_rng_state(state: dict[str, Any], device: torch.device) -> None:
 def save_training_checkpoint(
     path: Union[str, Path],
     model: nn.Module,
+    config: Config,
     stage: str,
     state: TrainState,
     optimizer: torch.optim.Optimizer,
@@ -207,16 +208,17 @@ def save_training_checkpoint(
     rng_states: list[dict[str, Any]],
     averaged: Optional[AveragedModel] = None,
 ) -> Path:
-    """Write a resumable checkpoint atomically (``model`` is the unwrapped network). With ``averaged`` (the
-    moving average of TRAIN.EMA_DECAY) the checkpoint's model is the average, what inference and later
-    stages load; the trained weights go under ``trained_model`` for an exact resume."""
+    """Write a resumable checkpoint atomically (``model`` is the unwrapped network, ``config`` the run's
+    resolved config). With ``averaged`` (the moving average of TRAIN.EMA_DECAY) the checkpoint's model is
+    the average, what inference and later stages load; the trained weights go under ``trained_model`` for
+    an exact resume."""
     path = Path(path)
     extra: dict[str, Any] = {}
     if averaged is not None:
         extra = {"trained_model": model.state_dict(), "ema_updates": int(averaged.n_averaged)}
         model = averaged.module
     save_model(
-        model, path,
+        model, path, config,
         stage=stage,
         epoch=state.epoch,
         iteration=state.iteration,

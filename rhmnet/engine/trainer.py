@@ -202,6 +202,9 @@ class Trainer:
     ) -> None:
         if stage not in STAGES:
             raise ConfigError(f"unknown training stage {stage!r} (expected one of {', '.join(STAGES)})")
+        # the run's own copy: what is resolved below (position table, an extended schedule) is written into it
+        # and into the run's checkpoints, never into the caller's config
+        cfg = copy.deepcopy(cfg)
         self.cfg, self.stage, self.ctx = cfg, stage, ctx
         self.options = options or RunOptions()
         self.device = ctx.device
@@ -225,7 +228,6 @@ class Trainer:
         if plan is not None:  # the checkpoint provides the backbone: no ImageNet download
             model_cfg.MODEL.BACKBONE.PRETRAINED = False
         net = build_model(model_cfg, "cpu")
-        net.cfg = cfg  # checkpoints record the run's resolved config
         if plan is not None:
             # an exact resume continues the trained weights; a new stage starts from the run's model
             load_weights(net, plan.trained_state() if plan.mode == "exact" else plan.model_state(), str(plan.path))
@@ -239,7 +241,7 @@ class Trainer:
         self.loader, self.sampler, self.generator = build_loader(
             self.dataset, ctx, train.BATCH_SIZE, train.NUM_WORKERS, train.SEED, self.options.shuffle,
             pin_memory=train.PIN_MEMORY)
-        self.accumulate = train.ACCUMULATE_STEPS  # >= 1: config.check_values
+        self.accumulate = train.ACCUMULATE_STEPS
         # iterations are optimiser steps of ACCUMULATE_STEPS micro-batches each
         self.iters_per_epoch = len(self.sampler) // train.BATCH_SIZE // self.accumulate
         if self.iters_per_epoch < 1:
@@ -286,8 +288,8 @@ class Trainer:
 
     # -- setup ---------------------------------------------------------------------------------------------
     def _check_max_iters(self) -> None:
-        """``max_iters`` beyond the schedule (TRAIN.EPOCH epochs) extends it when ``extend_schedule``, else
-        is an error naming both numbers (it used to be cut to the schedule silently)."""
+        """``max_iters`` beyond the schedule (TRAIN.EPOCH epochs) extends it when ``extend_schedule`` (TRAIN.EPOCH
+        of the run's config, which its checkpoints record), else is an error naming both numbers."""
         wanted, train = self.options.max_iters, self.cfg.TRAIN
         if wanted is None or wanted <= self.total_iters:
             return
@@ -307,10 +309,9 @@ class Trainer:
         """The exponential moving average of the weights (TRAIN.EMA_DECAY > 0), restored on an exact resume
         of a run that kept one; None when off."""
         decay = float(self.cfg.TRAIN.EMA_DECAY)
-        if decay == 0:  # else in (0, 1): config.check_values
+        if decay == 0:
             return None
         average = AveragedModel(self.net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
-        average.module.cfg = self.net.cfg  # the run's config object, not a copy (checkpoints record it)
         if plan is not None and plan.mode == "exact" and "trained_model" in plan.data:
             load_weights(average.module, plan.model_state(), str(plan.path))
             average.n_averaged.fill_(int(plan.data.get("ema_updates", 1)))
@@ -473,7 +474,7 @@ class Trainer:
         pending = {"iteration": index, "epoch": epoch, "batch": state.batch_in_epoch, "terms": values,
                    "lr": lrs[0], "backbone_lr": lrs[-1]}
         self._pending.append(pending)
-        log_step = index % max(1, cfg.TRAIN.LOG_INTERVAL) == 0
+        log_step = index % cfg.TRAIN.LOG_INTERVAL == 0
         if log_step or len(self._pending) >= self.loss_sync_interval:
             self._check_losses()  # before the step: with an interval of 1 no step follows a bad loss
         if cfg.TRAIN.GRAD_CLIP > 0:
@@ -493,7 +494,7 @@ class Trainer:
             state.skip = new_skip
         pending["skip"] = state.skip
         self._emit_checked()
-        if self.writer is not None and self.ctx.is_main and index % max(1, cfg.TRAIN.LOG_INTERVAL) == 0:
+        if self.writer is not None and self.ctx.is_main and index % cfg.TRAIN.LOG_INTERVAL == 0:
             probs = [frame[-1] for frame in out.mask_probs]
             grid = overlay_clip(batch["images"], batch["scribbles"], probs,
                                 normalisation=self.net.backbone.normalisation)
@@ -557,7 +558,7 @@ class Trainer:
         bar.set_postfix(loss=f"{record['total']:.4f}", lr=f"{record['lr']:.2e}", skip=record["skip"],
                         refresh=False)
         bar.update(1)
-        if index % max(1, self.cfg.TRAIN.LOG_INTERVAL) == 0:
+        if index % self.cfg.TRAIN.LOG_INTERVAL == 0:
             terms = "  ".join(f"{name} {record[name]:.5g}" for name in TERM_NAMES)
             log.info("epoch %d  iter %d/%d  %s  lr %.3e  skip %d", record["epoch"], index + 1,
                      self.total_iters, terms, record["lr"], record["skip"])
@@ -569,7 +570,7 @@ class Trainer:
         rng_states = all_gather_object(capture_rng_state(self.device), self.ctx)
         if not self.ctx.is_main:
             return []
-        save_training_checkpoint(path, self.net, self.stage, self.state, self.optimizer, self.scheduler,
+        save_training_checkpoint(path, self.net, self.cfg, self.stage, self.state, self.optimizer, self.scheduler,
                                  self.scaler, rng_states, averaged=self.ema)
         log.info("saved %s (iteration %d, epoch %d)", path, self.state.iteration, self.state.epoch)
         return [path]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rhmnet.config import Config, config_from_dict, load_config, merge_dict, parse_overrides
+from rhmnet.config import Config, config_from_dict, load_config
 from rhmnet.guards import safe_name
 from rhmnet.ranges import AT_LEAST_0, option
 from rhmnet.runtime import add_speed_arguments
@@ -81,9 +81,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
         data = read_checkpoint(args.checkpoint)
         if data.get("format") == CHECKPOINT_FORMAT and "config" in data:
-            cfg = config_from_dict(data["config"])
-            merge_dict(cfg, parse_overrides(overrides))
-            return cfg
+            return config_from_dict(data["config"], overrides)
     return load_config(config_name(args), overrides)
 
 

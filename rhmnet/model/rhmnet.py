@@ -87,10 +87,7 @@ def position_table_size(cfg: Config) -> list[int]:
     table when it is fine-tuned or evaluated with another crop size."""
     m = cfg.MODEL
     if m.POS_TABLE_SIZE:
-        size = [int(v) for v in m.POS_TABLE_SIZE]
-        if len(size) != 2 or min(size) < 1:
-            raise ValueError(f"MODEL.POS_TABLE_SIZE must be two positive integers (rows, cols), got {m.POS_TABLE_SIZE}")
-        return size
+        return [int(v) for v in m.POS_TABLE_SIZE]
     return [s // m.TOTAL_STRIDE for s in cfg.DATASETS.CROP_SIZE]
 
 
@@ -112,6 +109,8 @@ class RHMNet(nn.Module):
         self.hidden_dim = m.HIDDEN_DIM
         self.refine_layers = m.REFINE_LAYERS
         self.refine_threshold = list(m.TRANSFORMER.REFINE_THRESHOLD)
+        # not a check at load: the authors' defaults (configs/authors_default.yaml, the base of their experiment
+        # files) pair 2 refinement layers with 2 thresholds, and such a base must load
         if len(self.refine_threshold) != self.refine_layers + 1:
             raise ConfigError(
                 f"MODEL.TRANSFORMER.REFINE_THRESHOLD needs {self.refine_layers + 1} values "
@@ -124,8 +123,6 @@ class RHMNet(nn.Module):
         self.detach_inter_frame = m.DETACH_INTER_FRAME
         self.bg_prototype = m.BG_PROTOTYPE
         self.scribble_for_masks = m.TRANSFORMER.USING_SCRIBBLE_MEM_FOR_MASK
-        if m.ATTACH.LOCAL_SIMILARITY:
-            raise NotImplementedError("MODEL.ATTACH.LOCAL_SIMILARITY is not used by the paper's experiments")
 
         self.backbone = build_backbone(m.BACKBONE)
         dims = self.backbone.channels

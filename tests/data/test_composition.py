@@ -224,6 +224,6 @@ def test_paste_keys_are_checked_at_load(override: str, message: str) -> None:
         load_config("lite", [override])
 
 
-@pytest.mark.parametrize("name", ["authors_default", "video_training", "pre_training", "demo", "lite"])
+@pytest.mark.parametrize("name", ["authors_default", "video_training", "pre_training", "small_synthetic", "lite"])
 def test_shipped_configs_do_not_paste(name: str) -> None:
     assert load_config(name).DATASETS.PASTE_OBJECTS_PROBABILITY == 0.0

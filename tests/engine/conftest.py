@@ -29,7 +29,7 @@ def synthetic_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
 
 
 def tiny_overrides(roots: dict[str, Path], checkpoint_dir: Path) -> list[str]:
-    """On top of configs/demo.yaml: datasets at ``roots``, 64x64 crops, a 32-wide model, 2 clips per batch,
+    """On top of configs/small_synthetic.yaml: datasets at ``roots``, 64x64 crops, a 32-wide model, 2 clips per batch,
     3 iterations per epoch, no loader workers."""
     return dataset_overrides(roots) + [
         "DATASETS.CROP_SIZE=[64,64]",
@@ -50,8 +50,8 @@ def tiny_overrides(roots: dict[str, Path], checkpoint_dir: Path) -> list[str]:
 
 
 def tiny_config(roots: dict[str, Path], checkpoint_dir: Path, *extra: str) -> Config:
-    """configs/demo.yaml with :func:`tiny_overrides` and ``extra`` overrides."""
-    return load_config("demo", tiny_overrides(roots, checkpoint_dir) + list(extra))
+    """configs/small_synthetic.yaml with :func:`tiny_overrides` and ``extra`` overrides."""
+    return load_config("small_synthetic", tiny_overrides(roots, checkpoint_dir) + list(extra))
 
 
 def run_script(stage: str, args: list[str], timeout: float = 300, launcher: list[str] | None = None,

@@ -2,7 +2,7 @@
 with and without ``torchrun``.
 
 Usage: python ddp_worker.py SYNTHETIC_ROOT OUT_DIR GLOBAL_BATCH [ACCUMULATE_STEPS]
-(writes OUT_DIR/pretrain_weights_demo/... and OUT_DIR/first_grads.pt, the gradients the first optimiser
+(writes OUT_DIR/pretrain_weights_small_synthetic/... and OUT_DIR/first_grads.pt, the gradients the first optimiser
 step applies: from identical weights, so they differ only by float summation order. Later steps start
 from weights that AdamW has already pushed apart where a gradient is zero up to float noise.)
 

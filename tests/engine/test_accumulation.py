@@ -38,7 +38,7 @@ def test_accumulation_counts_optimiser_steps_and_resumes_exactly(
 
     first, _ = _fit(tiny_config(synthetic_roots, tmp_path / "split", *EXTRA), max_iters=4)
     assert first.state.iteration == 4
-    last = tmp_path / "split" / "pretrain_weights_demo" / LAST_CHECKPOINT
+    last = tmp_path / "split" / "pretrain_weights_small_synthetic" / LAST_CHECKPOINT
     resumed, _ = _fit(tiny_config(synthetic_roots, tmp_path / "split", *EXTRA), resume=str(last))
     assert resumed.state.iteration == 6 and resumed.state.skip == full.state.skip
     for name, value in full.net.state_dict().items():

@@ -81,10 +81,10 @@ def test_legacy_launcher_runs_script(synthetic_roots: dict[str, Path], tmp_path:
     """``python -m torch.distributed.launch`` passes ``--local-rank=0`` to the script."""
     launcher = [sys.executable, "-m", "torch.distributed.launch", "--nproc_per_node", "1",
                 "--master_port", str(_free_port())]
-    args = ["--config", "demo", "--max_iters", "1", *tiny_overrides(synthetic_roots, tmp_path)]
+    args = ["--config", "small_synthetic", "--max_iters", "1", *tiny_overrides(synthetic_roots, tmp_path)]
     done = run_script("pretrain", args, launcher=launcher)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert (tmp_path / "pretrain_weights_demo" / "last_checkpoint.pth.tar").is_file()
+    assert (tmp_path / "pretrain_weights_small_synthetic" / "last_checkpoint.pth.tar").is_file()
 
 
 def _run_worker(root: Path, out: Path, processes: int, accumulate: int | None = None) -> None:
@@ -100,7 +100,7 @@ def _run_worker(root: Path, out: Path, processes: int, accumulate: int | None = 
 
 
 def _log(folder: Path) -> list[dict]:
-    return [json.loads(line) for line in (folder / "pretrain_weights_demo" / "train_log.jsonl").open()]
+    return [json.loads(line) for line in (folder / "pretrain_weights_small_synthetic" / "train_log.jsonl").open()]
 
 
 def test_two_gloo_processes_match_one(synthetic_roots: dict[str, Path], tmp_path: Path) -> None:
@@ -115,7 +115,7 @@ def test_two_gloo_processes_match_one(synthetic_roots: dict[str, Path], tmp_path
     _run_worker(root, one, 1)
     _run_worker(root, two, 2)
     _same_training(one, two)
-    a, b = (torch.load(folder / "pretrain_weights_demo" / "pretrain_checkpoint_1.pth.tar", weights_only=True)
+    a, b = (torch.load(folder / "pretrain_weights_small_synthetic" / "pretrain_checkpoint_1.pth.tar", weights_only=True)
             for folder in (one, two))
     assert (a["train_state"]["world_size"], b["train_state"]["world_size"]) == (1, 2)
 
@@ -135,7 +135,7 @@ def _same_training(one: Path, two: Path) -> None:
         diff = (g - grads[1][name]).abs().max().item()
         assert diff <= 1e-4 * g.abs().max().item() + 1e-7, f"{name}: gradients differ by {diff:.3g}"
 
-    ckpt = Path("pretrain_weights_demo") / "pretrain_checkpoint_1.pth.tar"
+    ckpt = Path("pretrain_weights_small_synthetic") / "pretrain_checkpoint_1.pth.tar"
     a, b = (torch.load(folder / ckpt, weights_only=True) for folder in (one, two))
     assert a["iteration"] == b["iteration"] == 2
     differing = sum(int(((a["model"][k] - b["model"][k]).abs() > 1e-6).sum()) for k in a["model"])
@@ -152,5 +152,5 @@ def test_accumulation_matches_two_gloo_processes(synthetic_roots: dict[str, Path
     _run_worker(root, one, 1, accumulate=2)
     _run_worker(root, two, 2, accumulate=1)
     _same_training(one, two)
-    state = torch.load(one / "pretrain_weights_demo" / "pretrain_checkpoint_1.pth.tar", weights_only=True)
+    state = torch.load(one / "pretrain_weights_small_synthetic" / "pretrain_checkpoint_1.pth.tar", weights_only=True)
     assert state["train_state"]["iters_per_epoch"] == 2  # 8 clips / (2 clips x 2 micro-batches)

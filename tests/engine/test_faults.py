@@ -37,7 +37,8 @@ def test_signal_writes_a_checkpoint_that_resumes_exactly(synthetic_roots: dict[s
     full.fit()
 
     cfg = tiny_config(synthetic_roots, tmp_path / "split", *extra)
-    trainer = Trainer(cfg, "video", CPU, RunOptions(progress=False, command=["train.py", "--config", "demo"]))
+    trainer = Trainer(cfg, "video", CPU,
+                      RunOptions(progress=False, command=["train.py", "--config", "small_synthetic"]))
     step = trainer.train_step
 
     def signalled_step(batch, epoch):
@@ -53,10 +54,10 @@ def test_signal_writes_a_checkpoint_that_resumes_exactly(synthetic_roots: dict[s
     finally:
         os.umask(old_umask)
     assert signal.getsignal(signum) is not None and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
-    folder = tmp_path / "split" / "pretrain_weights_demo"
+    folder = tmp_path / "split" / "pretrain_weights_small_synthetic"
     last = folder / LAST_CHECKPOINT
     assert info.value.iteration == 4 and info.value.checkpoint == last and info.value.exit_code == 128 + signum
-    assert f"python train.py --config demo --resume {last}" in str(info.value)
+    assert f"python train.py --config small_synthetic --resume {last}" in str(info.value)
     assert torch.load(last, weights_only=True)["iteration"] == 4
     assert stat.S_IMODE(last.stat().st_mode) == 0o644
     assert _log_iterations(folder) == [0, 1, 2, 3]
@@ -73,9 +74,10 @@ def test_signal_writes_a_checkpoint_that_resumes_exactly(synthetic_roots: dict[s
 
 
 def test_resume_command_replaces_resume_and_overwrite() -> None:
-    argv = ["train_script_video_training.py", "--config", "demo", "--resume", "old.pth", "--overwrite", "X=1"]
+    argv = ["train_script_video_training.py", "--config", "small_synthetic", "--resume", "old.pth", "--overwrite",
+            "X=1"]
     assert resume_command(Path("ck/last.pth.tar"), argv) == (
-        "python train_script_video_training.py --config demo X=1 --resume ck/last.pth.tar")
+        "python train_script_video_training.py --config small_synthetic X=1 --resume ck/last.pth.tar")
     assert resume_command(Path("a b.pth"), None) == "--resume 'a b.pth'"
 
 
@@ -94,7 +96,7 @@ def test_earlier_run_is_not_overwritten_without_a_flag(synthetic_roots: dict[str
 
 def test_stale_temporary_files_are_removed(synthetic_roots: dict[str, Path], tmp_path: Path) -> None:
     cfg = tiny_config(synthetic_roots, tmp_path)
-    folder = tmp_path / "pretrain_weights_demo"
+    folder = tmp_path / "pretrain_weights_small_synthetic"
     folder.mkdir(parents=True)
     stale = folder / ".last_checkpoint.pth.tar.k3j2h1.tmp"
     stale.write_bytes(b"\0" * 100)
@@ -136,9 +138,10 @@ def test_cli_reports_the_interruption(monkeypatch: pytest.MonkeyPatch, tmp_path:
 
     monkeypatch.setattr(cli, "run_training", interrupted)
     monkeypatch.setattr(cli, "setup_logging", lambda ctx: None)  # keep the test session's logging as it is
-    monkeypatch.setattr("sys.argv", ["train_script_video_training.py", "--config", "demo", "--overwrite"])
-    status = cli.cli("video", "video_training", ["--config", "demo", "--overwrite", "--device", "cpu"])
+    monkeypatch.setattr("sys.argv", ["train_script_video_training.py", "--config", "small_synthetic", "--overwrite"])
+    status = cli.cli("video", "video_training", ["--config", "small_synthetic", "--overwrite", "--device", "cpu"])
     assert status == 143
     err = capsys.readouterr().err
     assert "SIGTERM received: stopped after iteration 7" in err
-    assert f"python train_script_video_training.py --config demo --resume {tmp_path / LAST_CHECKPOINT}" in err
+    resume = tmp_path / LAST_CHECKPOINT
+    assert f"python train_script_video_training.py --config small_synthetic --resume {resume}" in err

@@ -27,7 +27,7 @@ def _run(roots: dict[str, Path], folder: Path, interval: int | None, monkeypatch
     trainer = Trainer(tiny_config(roots, folder, *EXTRA), "video", DistContext(),
                       RunOptions(progress=False, shuffle=False, loss_sync_interval=interval))
     result = trainer.fit()
-    log = [json.loads(line) for line in (folder / "pretrain_weights_demo" / "train_log.jsonl").open()]
+    log = [json.loads(line) for line in (folder / "pretrain_weights_small_synthetic" / "train_log.jsonl").open()]
     return result, log, calls
 
 
@@ -54,4 +54,4 @@ def test_grouped_sync_names_the_first_bad_iteration(synthetic_roots: dict[str, P
     with pytest.raises(NonFiniteLossError, match=expected):
         trainer.fit()
     assert trainer.state.iteration == 4  # checked at the log step 4, before its step
-    assert not list((tmp_path / "pretrain_weights_demo").glob("*checkpoint*"))
+    assert not list((tmp_path / "pretrain_weights_small_synthetic").glob("*checkpoint*"))

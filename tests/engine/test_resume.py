@@ -42,14 +42,14 @@ def test_resume_mid_epoch_is_exact(synthetic_roots: dict[str, Path], tmp_path: P
              "DATASETS.WARMUP_SAMPLE_PROBABILITY=[0,1]"]
     full = _fit(tiny_config(synthetic_roots, tmp_path / "full", *extra))
     first = _fit(tiny_config(synthetic_roots, tmp_path / "split", *extra), max_iters=4)
-    last = tmp_path / "split" / "pretrain_weights_demo" / LAST_CHECKPOINT
+    last = tmp_path / "split" / "pretrain_weights_small_synthetic" / LAST_CHECKPOINT
     assert first.state.iteration == 4 and last.is_file()
     resumed = _fit(tiny_config(synthetic_roots, tmp_path / "split", *extra), resume=str(last))
     assert resumed.state.iteration == full.state.iteration == 6
     assert resumed.state.skip == full.state.skip == 3
     for name, value in full.net.state_dict().items():
         assert torch.equal(value, resumed.net.state_dict()[name]), name
-    end = "pretrain_weights_demo/pretrain_checkpoint_2.pth.tar"
+    end = "pretrain_weights_small_synthetic/pretrain_checkpoint_2.pth.tar"
     a, b = _weights(tmp_path / "full" / end), _weights(tmp_path / "split" / end)
     assert all(torch.equal(a[k], b[k]) for k in a)
 
@@ -62,28 +62,28 @@ def test_moving_average_resumes_exactly_and_is_the_checkpoint_model(
     extra = ["TRAIN.EMA_DECAY=0.5", "TRAIN.LR_DECREASE_STEP=2"]
     full = _fit(tiny_config(synthetic_roots, tmp_path / "full", *extra))
     _fit(tiny_config(synthetic_roots, tmp_path / "split", *extra), max_iters=4)
-    last = tmp_path / "split" / "pretrain_weights_demo" / LAST_CHECKPOINT
+    last = tmp_path / "split" / "pretrain_weights_small_synthetic" / LAST_CHECKPOINT
     assert int(torch.load(last, weights_only=True)["ema_updates"]) == 4
     resumed = _fit(tiny_config(synthetic_roots, tmp_path / "split", *extra), resume=str(last))
     for name, value in full.net.state_dict().items():
         assert torch.equal(value, resumed.net.state_dict()[name]), name
     for name, value in full.ema.module.state_dict().items():
         assert torch.equal(value, resumed.ema.module.state_dict()[name]), name
-    data = torch.load(tmp_path / "split" / "pretrain_weights_demo" / "pretrain_checkpoint_2.pth.tar",
+    data = torch.load(tmp_path / "split" / "pretrain_weights_small_synthetic" / "pretrain_checkpoint_2.pth.tar",
                       weights_only=True)
     assert data["ema_updates"] == 6
     trained, average = data["trained_model"], data["model"]
     assert all(torch.equal(trained[k], v) for k, v in full.net.state_dict().items())
     assert all(torch.equal(average[k], v) for k, v in full.ema.module.state_dict().items())
     assert any(not torch.equal(trained[k], average[k]) for k in trained if trained[k].is_floating_point())
-    loaded = load_model(tmp_path / "split" / "pretrain_weights_demo" / "pretrain_checkpoint_2.pth.tar")
+    loaded = load_model(tmp_path / "split" / "pretrain_weights_small_synthetic" / "pretrain_checkpoint_2.pth.tar")
     assert all(torch.equal(v, average[k]) for k, v in loaded.state_dict().items())
 
 
 def test_checkpoint_contents_and_layout(synthetic_roots: dict[str, Path], tmp_path: Path) -> None:
     cfg = tiny_config(synthetic_roots, tmp_path, "TRAIN.EPOCH=1")
     trainer = _fit(cfg, stage="pretrain")
-    folder = tmp_path / "pretrain_weights_demo"
+    folder = tmp_path / "pretrain_weights_small_synthetic"
     path = folder / "pretrain_checkpoint_1.pth.tar"
     data = torch.load(path, weights_only=True)
     for key in ("model", "optimizer", "scheduler", "scaler", "iteration", "epoch", "rng", "config", "stage",
@@ -101,8 +101,8 @@ def test_checkpoint_contents_and_layout(synthetic_roots: dict[str, Path], tmp_pa
 def test_other_config_or_stage_gives_initial_weights_only(synthetic_roots: dict[str, Path],
                                                           tmp_path: Path) -> None:
     pre = _fit(tiny_config(synthetic_roots, tmp_path, "TRAIN.EPOCH=1"), stage="pretrain")
-    path = tmp_path / "pretrain_weights_demo" / "pretrain_checkpoint_1.pth.tar"
-    video_cfg = tiny_config(synthetic_roots, tmp_path, "NAME=demo_video", f"RESUME={path}")
+    path = tmp_path / "pretrain_weights_small_synthetic" / "pretrain_checkpoint_1.pth.tar"
+    video_cfg = tiny_config(synthetic_roots, tmp_path, "NAME=small_synthetic_video", f"RESUME={path}")
     assert plan_resume(path, video_cfg, "video").mode == "weights"
     assert plan_resume(path, tiny_config(synthetic_roots, tmp_path), "video").mode == "weights"  # same name
     assert plan_resume(path, tiny_config(synthetic_roots, tmp_path), "pretrain").mode == "exact"
@@ -129,7 +129,7 @@ def test_authors_checkpoint_as_initial_weights(synthetic_roots: dict[str, Path],
 def test_stage_folder_guard(synthetic_roots: dict[str, Path], tmp_path: Path) -> None:
     cfg = tiny_config(synthetic_roots, tmp_path)
     prepare_checkpoint_dir(cfg, "pretrain")
-    with pytest.raises(CheckpointError, match="NAME=demo_video"):
+    with pytest.raises(CheckpointError, match="NAME=small_synthetic_video"):
         prepare_checkpoint_dir(cfg, "video")
 
 

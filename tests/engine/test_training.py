@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import weakref
 from pathlib import Path
@@ -14,6 +15,7 @@ from torch import nn
 from rhmnet.config import load_config
 from rhmnet.data.build import build_train_dataset
 from rhmnet.engine import DistContext, RunOptions, Trainer
+from rhmnet.engine.checkpoints import LAST_CHECKPOINT
 from rhmnet.engine.data import EpochSeededDataset, FixedSamples, ResumableSampler
 from rhmnet.engine.optim import build_optimizer, lr_factor, param_groups, skip_at
 from rhmnet.engine.trainer import TERM_NAMES
@@ -74,6 +76,30 @@ def test_trainer_is_freed_without_the_garbage_collector(synthetic_roots: dict[st
         assert freed() is None, "a reference cycle keeps the trainer alive after fit()"
     finally:
         gc.enable()
+
+
+def test_trainer_leaves_the_given_config_alone(synthetic_roots: dict[str, Path], tmp_path: Path) -> None:
+    """What a run resolves (the position table from the crop, a schedule extended by max_iters) goes into the
+    trainer's own config and the run's checkpoints, never into the caller's config or the built model's."""
+    extra = ["TRAIN.EMA_DECAY=0.5", "TRAIN.LOSS.CONSISTENCY.WEIGHT=0"]
+    cfg = tiny_config(synthetic_roots, tmp_path, *extra)
+    clips = EpochSeededDataset(build_train_dataset(cfg, "video"), seed=1)
+    samples = FixedSamples([clips[i] for i in range(4)])  # 2 iterations an epoch, TRAIN.EPOCH=2
+    given = copy.deepcopy(cfg)
+    trainer = Trainer(cfg, "video", DistContext(), RunOptions(progress=False, max_iters=5, extend_schedule=True),
+                      samples)
+    built = copy.deepcopy(trainer.net.cfg)
+    trainer.fit()
+    assert cfg == given and cfg.MODEL.POS_TABLE_SIZE is None and cfg.TRAIN.EPOCH == 2
+    assert trainer.net.cfg == built and trainer.net.cfg.TRAIN.EPOCH == 2
+    assert trainer.cfg.TRAIN.EPOCH == 3 and trainer.cfg.MODEL.POS_TABLE_SIZE == [4, 4]
+    last = tmp_path / "pretrain_weights_small_synthetic" / LAST_CHECKPOINT
+    assert torch.load(last, weights_only=True)["config"] == trainer.cfg.to_dict()
+
+    resumed_cfg = tiny_config(synthetic_roots, tmp_path, *extra, "TRAIN.EPOCH=3")
+    given = copy.deepcopy(resumed_cfg)
+    resumed = Trainer(resumed_cfg, "video", DistContext(), RunOptions(progress=False, resume=str(last)), samples)
+    assert resumed.state.iteration == 5 and resumed_cfg == given
 
 def test_param_groups_and_schedules() -> None:
     cfg = load_config("video_training", ["MODEL.BACKBONE.PRETRAINED=false", "MODEL.BACKBONE.NAME=resnet18",

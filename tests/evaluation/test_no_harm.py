@@ -383,8 +383,10 @@ def test_options_are_checked_at_parsing(davis_root, ytb_root, tiny_checkpoint, t
         (demo.main, ["--out", str(tmp_path / "d"), "--texture-spread", "-5"], "argument --texture-spread: must be in"),
         (demo.main, ["--out", str(tmp_path / "d"), "--iters", "0"], "argument --iters: must be in [1, inf), got 0"),
         (demo.main, ["--out", str(tmp_path / "d"), "--iters", "-2"], "argument --iters: must be in [1, inf)"),
-        (lambda argv: parse_args("video", "demo", argv), ["--max_iters", "0"], "argument --max_iters/--max-iters"),
-        (lambda argv: parse_args("video", "demo", argv), ["--save_every", "-1"], "argument --save_every/--save-every"),
+        (lambda argv: parse_args("video", "small_synthetic", argv), ["--max_iters", "0"],
+         "argument --max_iters/--max-iters"),
+        (lambda argv: parse_args("video", "small_synthetic", argv), ["--save_every", "-1"],
+         "argument --save_every/--save-every"),
         (load_script("synthesize_scribbles").main, ["--min-area", "-1", "davis", "--root", str(davis_root)],
          "argument --min-area: must be in [0, inf)"),
     ]

@@ -17,9 +17,9 @@ from tests.evaluation.conftest import TINY_OVERRIDES
 
 def test_davis_options_from_the_command_line() -> None:
     args = build_parser().parse_args(["--year", "2016", "--set", "train", "--save_path", "out", "--no_progress",
-                                      "--config", "configs/demo.yaml", "--with_bg"])
+                                      "--config", "configs/small_synthetic.yaml", "--with_bg"])
     assert DavisRunOptions.from_args(args) == DavisRunOptions(
-        save_path=Path("out"), config_name="demo", year=16, image_set="train", with_bg=True, progress=False)
+        save_path=Path("out"), config_name="small_synthetic", year=16, image_set="train", with_bg=True, progress=False)
 
 
 def test_runners_take_plain_options(davis_root: Path, ytb_root: Path, tiny_checkpoint: Path, tmp_path: Path,

@@ -26,7 +26,7 @@ timm = pytest.importorskip("timm")
 
 def backbone_config(name: str, *extra: str):
     """``MODEL.BACKBONE`` of the demo config with ``name`` and ``extra`` overrides."""
-    return load_config("demo", [f"MODEL.BACKBONE.NAME={name}", *extra]).MODEL.BACKBONE
+    return load_config("small_synthetic", [f"MODEL.BACKBONE.NAME={name}", *extra]).MODEL.BACKBONE
 
 
 def test_lite0_weights_map_completely_and_classify_a_davis_frame() -> None:
