@@ -84,7 +84,7 @@ from rhmnet.inference.session import (
 )
 from rhmnet.labels import BACKGROUND
 from rhmnet.model import RHMNet
-from rhmnet.model.backbone import AnyBackbone, build_backbone
+from rhmnet.model.backbones import AnyBackbone, build_backbone
 from rhmnet.model_io import load_model, save_model
 from rhmnet.overlay import overlay
 from rhmnet.ranges import AT_LEAST_1, option

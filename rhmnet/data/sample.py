@@ -23,7 +23,7 @@ import torch
 from rhmnet.config import ConfigError
 from rhmnet.data.augment import flip_frames_independently
 from rhmnet.labels import BACKGROUND, MAX_OBJECTS, clip_targets, relabel_selected
-from rhmnet.model.backbone import IMAGENET_NORMALISATION
+from rhmnet.model.backbones import IMAGENET_NORMALISATION
 
 GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
