@@ -14,7 +14,7 @@ from rhmnet.data.davis import DavisScribbleDataset
 from rhmnet.data.mixing import MixedClipDataset
 from rhmnet.data.sample import ClipOptions
 from rhmnet.data.youtube import YtbScribbleDataset
-from rhmnet.model.backbone import backbone_normalisation
+from rhmnet.model.backbones import backbone_normalisation
 
 STAGES = ("pretrain", "video")
 

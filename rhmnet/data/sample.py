@@ -22,7 +22,7 @@ import torch
 
 from rhmnet.data.augment import flip_frames_independently
 from rhmnet.labels import BACKGROUND, clip_targets, relabel_selected
-from rhmnet.model.backbone import IMAGENET_NORMALISATION
+from rhmnet.model.backbones import IMAGENET_NORMALISATION
 
 GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 

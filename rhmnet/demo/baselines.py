@@ -21,7 +21,7 @@ from rhmnet.inference.session import (
     working_size,
 )
 from rhmnet.labels import BACKGROUND
-from rhmnet.model.backbone import AnyBackbone
+from rhmnet.model.backbones import AnyBackbone
 
 
 def dilated_scribble_baseline(scribble: np.ndarray, frames: list[Path], out_dir: Path) -> None:

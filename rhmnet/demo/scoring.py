@@ -21,7 +21,7 @@ from rhmnet.inference.frame_io import FrameSource
 from rhmnet.inference.mask_io import PaletteWriter
 from rhmnet.labels import BACKGROUND
 from rhmnet.model import RHMNet
-from rhmnet.model.backbone import build_backbone
+from rhmnet.model.backbones import build_backbone
 from rhmnet.overlay import overlay
 
 MODEL_ROW = "RHMNet-Lite (trained)"

@@ -484,7 +484,7 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         if self.ema is not None:
-            self.ema.update_parameters(self.net)
+            update_moving_average(self.ema, self.net)
         state.iteration += 1
         new_skip = skip_at(state.iteration, cfg)
         if new_skip != state.skip:
@@ -574,6 +574,14 @@ class Trainer:
                                  self.scaler, rng_states, averaged=self.ema)
         log.info("saved %s (iteration %d, epoch %d)", path, self.state.iteration, self.state.epoch)
         return [path]
+
+
+def update_moving_average(average: AveragedModel, net: nn.Module) -> None:
+    """One step of the moving average of ``net``'s weights. They change in place in ``average.module``,
+    which training never runs: its backbone drops its folded copies (rebuilt by ``train()``, ``eval()`` or
+    ``refresh_folding()``) instead of rebuilding them at every step."""
+    average.update_parameters(net)
+    average.module.backbone.unfold_batch_norm()
 
 
 def open_tensorboard(cfg: Config) -> Any:

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from rhmnet.labels import BACKGROUND
-from rhmnet.model.backbone import IMAGENET_NORMALISATION, Normalisation
+from rhmnet.model.backbones import IMAGENET_NORMALISATION, Normalisation
 from rhmnet.overlay import overlay
 
 

@@ -19,7 +19,7 @@ from rhmnet.config import TestConfig
 from rhmnet.errors import RHMNetError
 from rhmnet.labels import BACKGROUND, MAX_OBJECTS, NUM_CHANNELS
 from rhmnet.model import RHMNet
-from rhmnet.model.backbone import Normalisation
+from rhmnet.model.backbones import Normalisation
 from rhmnet.model.heads import all_channels
 from rhmnet.model.memory import MemoryBank, MemoryEntry
 from rhmnet.model.memory_encoder import one_hot

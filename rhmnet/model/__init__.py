@@ -3,7 +3,7 @@
 =========================================  ===========================  ==========================================
 paper concept                              module                       main classes / functions
 =========================================  ===========================  ==========================================
-backbone (ResNet-50 to layer3)             ``model/backbone.py``        ``Backbone``
+backbone (ResNet-50 to layer3)             ``model/backbones/``         ``ResNetBackbone``, ``build_backbone``
 bottleneck, position and level embeddings ``model/embeddings.py``      ``PositionEmbedding``, ``LevelEmbeddings``
 memory encoder (labels -> memory entries)  ``model/memory_encoder.py``  ``attach``, ``similarity_labels``
 reliability-hierarchical memory bank       ``model/memory.py``          ``MemoryBank``, ``MemoryEntry``

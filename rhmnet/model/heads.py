@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rhmnet.labels import NUM_CHANNELS
-from rhmnet.model.backbone import conv2d, conv_module
+from rhmnet.model.ops import conv2d, conv_module
 
 PROB_EPS = 1e-7  # probabilities are clamped to [PROB_EPS, 1 - PROB_EPS] before taking log odds
 

@@ -12,12 +12,13 @@ from torch import nn
 
 from rhmnet.config import Config, ConfigError
 from rhmnet.labels import MAX_OBJECTS
-from rhmnet.model.backbone import build_backbone, conv_module
+from rhmnet.model.backbones import build_backbone
 from rhmnet.model.embeddings import LevelEmbeddings, PositionEmbedding
 from rhmnet.model.heads import adapt_heads, mask_head, reliable_region_head, soft_aggregate, soft_aggregate_used
 from rhmnet.model.matching import DecoderLayer
 from rhmnet.model.memory import MemoryBank, MemoryEntry
 from rhmnet.model.memory_encoder import attach, block_average, one_hot, similarity_labels
+from rhmnet.model.ops import conv_module
 
 INITIAL_LEVEL, RELIABLE_LEVEL = 0, 1
 
@@ -149,13 +150,18 @@ class RHMNet(nn.Module):
         """Eval mode, channels-last weights and the backbone's batch norm folded into its convolutions.
 
         In place (returns ``self``); the same outputs, markedly faster convolutions (see
-        ``scripts/benchmark_model.py``). ``train()`` undoes the folding; call this again after moving the
-        model to another device or dtype, or after changing its weights.
+        ``scripts/benchmark_model.py``). ``train()`` undoes the folding; loading weights refolds them, and
+        so does :meth:`refresh_folding`, which whoever changes weights in place must call
+        (``rhmnet.model.backbones.folding`` gives the rule).
         """
         self.eval()
         self.to(memory_format=torch.channels_last)
         self.backbone.fold_batch_norm()
         return self
+
+    def refresh_folding(self) -> None:
+        """Rebuild the backbone's folded copies from the current weights (after changing them in place)."""
+        self.backbone.refresh_folding()
 
     @property
     def prepared_for_inference(self) -> bool:

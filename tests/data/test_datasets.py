@@ -16,7 +16,7 @@ from rhmnet.data.build import build_train_dataset, set_skip
 from rhmnet.data.mixing import MixedClipDataset, join_side_by_side, mosaic_widths
 from rhmnet.engine.data import EpochSeededDataset
 from rhmnet.labels import BACKGROUND, area_downsample, one_hot
-from rhmnet.model.backbone import IMAGENET_NORMALISATION
+from rhmnet.model.backbones import IMAGENET_NORMALISATION
 from tests.data.conftest import CROP
 
 L = 3

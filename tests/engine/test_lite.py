@@ -11,7 +11,7 @@ from rhmnet.config import load_config
 from rhmnet.engine.distributed import init_distributed
 from rhmnet.engine.trainer import RunOptions, run_training
 from rhmnet.inference import VideoSegmenter
-from rhmnet.model.backbone import LITE0_NORMALISATION, lite0_timm_state_dict
+from rhmnet.model.backbones import LITE0_NORMALISATION, lite0_timm_state_dict
 from tests.engine.conftest import tiny_overrides
 
 pytest.importorskip("timm")

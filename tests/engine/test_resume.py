@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from rhmnet import load_model
+from rhmnet import build_model, load_config, load_model
 from rhmnet.engine import DistContext, RunOptions, Trainer
 from rhmnet.engine.checkpoints import (
     LAST_CHECKPOINT,
@@ -16,7 +18,9 @@ from rhmnet.engine.checkpoints import (
     prepare_checkpoint_dir,
     restore_rng_state,
 )
+from rhmnet.engine.trainer import update_moving_average
 from rhmnet.model_io import CheckpointError, ours_to_author
+from tests.conftest import TINY_OVERRIDES
 from tests.engine.conftest import tiny_config
 
 CPU = DistContext()
@@ -78,6 +82,29 @@ def test_moving_average_resumes_exactly_and_is_the_checkpoint_model(
     assert any(not torch.equal(trained[k], average[k]) for k in trained if trained[k].is_floating_point())
     loaded = load_model(tmp_path / "split" / "pretrain_weights_small_synthetic" / "pretrain_checkpoint_2.pth.tar")
     assert all(torch.equal(v, average[k]) for k, v in loaded.state_dict().items())
+
+
+@pytest.mark.parametrize("backbone", ["resnet18", "efficientnet_lite0"])
+def test_moving_average_update_leaves_no_stale_folded_backbone(backbone: str) -> None:
+    """The average's weights change in place at every step; an average in eval mode on the inference path
+    (as a caller might use it) must compute with the new weights, not with folded copies of the old."""
+    cfg = load_config("video_training", [*TINY_OVERRIDES, f"MODEL.BACKBONE.NAME={backbone}"])
+    torch.manual_seed(0)
+    net = build_model(cfg)
+    average = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(0.5), use_buffers=True)
+    average.module.prepare_for_inference()
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        before = average.module.backbone(x)
+        for weight in net.backbone.parameters():
+            weight.mul_(-1.5)
+    update_moving_average(average, net)
+    fresh = copy.deepcopy(average.module).train().eval()  # folded anew from the averaged weights
+    with torch.no_grad():
+        got, want = average.module.backbone(x), fresh.backbone(x)
+    assert not torch.allclose(before[-1], want[-1], atol=1e-2)  # the update changed the features
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
 
 
 def test_checkpoint_contents_and_layout(synthetic_roots: dict[str, Path], tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -9,16 +11,18 @@ import torchvision
 
 from rhmnet.config import load_config
 from rhmnet.data.io import read_image
-from rhmnet.model.backbone import (
+from rhmnet.model.backbones import (
     IMAGENET_NORMALISATION,
     LITE0_NORMALISATION,
     LITE0_TIMM_NAME,
+    ResNetBackbone,
     backbone_normalisation,
     build_backbone,
     is_constant_stage,
     lite0_timm_state_dict,
     lite0_weights_path,
 )
+from rhmnet.model.ops import FrozenBatchNorm2d, OneDnnConv2d
 from tests.conftest import shared_path
 
 timm = pytest.importorskip("timm")
@@ -119,7 +123,7 @@ def test_frozen_stages_run_folded_with_the_same_outputs_and_gradients(name: str)
     expected_grads = torch.autograd.grad(sum(f.square().sum() for f in expected), [
         p for p in backbone.parameters() if p.requires_grad])
     feats = backbone(x)
-    folded = backbone._folded[2]
+    folded = backbone.folded_prefix(backbone.stages())
     assert len(folded) == 3  # the three frozen stages ran folded
     norms = (timm.layers.FrozenBatchNormAct2d, torchvision.ops.misc.FrozenBatchNorm2d)
     assert not any(isinstance(m, norms) for stage in folded for m in stage.modules())  # all folded
@@ -142,19 +146,18 @@ def test_folded_stages_follow_weight_changes_and_the_inference_path() -> None:
     backbone.eval().fold_batch_norm()
     with torch.no_grad():
         feats = backbone(x)
-        assert len(backbone._folded[2]) == len(backbone.stages())  # at inference every stage is constant
+        assert len(backbone.folded_prefix(backbone.stages())) == len(backbone.stages())  # all constant
         for got, want in zip(feats, backbone.model(x)):
             torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
 
 
-def test_weights_made_under_inference_mode_run_unfolded() -> None:
-    """Inference tensors have no version counter, so a cache could not see their changes: no folding."""
+def test_weights_made_under_inference_mode_fold_too() -> None:
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
     with torch.inference_mode():
         backbone = randomised_timm_backbone("efficientnet_lite0", frozen_stages=0).eval()
         backbone.fold_batch_norm()
         feats = backbone(x)
-        assert backbone._folded is None
+        assert len(backbone.folded_prefix(backbone.stages())) == len(backbone.stages())
         for got, want in zip(feats, backbone.model(x)):  # channels-last input: float rounding only
             torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
 
@@ -169,3 +172,94 @@ def test_trained_or_batch_statistics_stages_are_not_folded() -> None:
                                           "MODEL.BACKBONE.BN_FROZEN=false", "MODEL.BACKBONE.FROZEN_STAGES=2"))
     assert not is_constant_stage(live.train().stages()[0])  # batch statistics: not a fixed function
     assert is_constant_stage(live.eval().stages()[0])
+
+
+def randomised_backbone(name: str):
+    """A ResNet or timm backbone with frozen batch norm, random weights and statistics, in eval mode on
+    the inference path."""
+    if name.startswith("resnet"):
+        backbone = build_backbone(backbone_config(name, "MODEL.BACKBONE.PRETRAINED=false",
+                                                  "MODEL.BACKBONE.BN_FROZEN=true"))
+        generator = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            for tensor in backbone.buffers():
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
+    else:
+        backbone = randomised_timm_backbone(name, frozen_stages=0)
+    backbone.eval().fold_batch_norm()
+    return backbone
+
+
+def assert_features_close(got: list[torch.Tensor], want: list[torch.Tensor]) -> None:
+    """Equal up to float rounding (relative to each map's largest value)."""
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=2e-4 * float(b.abs().max()))
+
+
+def unfolded_features(backbone, x: torch.Tensor) -> list[torch.Tensor]:
+    """The features of ``backbone`` with nothing folded (a copy in eval mode, its folded copies dropped)."""
+    reference = copy.deepcopy(backbone)
+    reference.unfold_batch_norm()
+    with torch.no_grad():
+        return reference(x)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "efficientnet_lite0"])
+def test_folded_copies_follow_weights_changed_in_place_once_refreshed(name: str) -> None:
+    """The copies never follow the weights by themselves: a change in place on an eval-mode backbone
+    needs refresh_folding(); after it the outputs are those of the new weights."""
+    backbone = randomised_backbone(name)
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        stale = backbone(x)
+        stem = backbone.stages()[0]
+        conv = next(m for m in stem.modules() if isinstance(m, torch.nn.Conv2d))
+        conv.weight.mul_(-2.0)
+        norm_weight = next(b for n, b in stem.named_buffers() if n.endswith("weight"))
+        norm_weight.mul_(3.0)
+    expected = unfolded_features(backbone, x)
+    assert not torch.allclose(stale[0], expected[0], atol=1e-3)  # the change matters
+    with torch.no_grad():
+        assert torch.equal(backbone(x)[0], stale[0])  # not refreshed yet: the copies are as built
+        backbone.refresh_folding()
+        assert backbone.batch_norm_folded and len(backbone.folded_prefix(backbone.stages())) == len(backbone.stages())
+        assert_features_close(backbone(x), expected)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "efficientnet_lite0"])
+def test_loading_weights_or_switching_modes_refolds(name: str) -> None:
+    backbone = randomised_backbone(name)
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    state = {k: -v if k.endswith("weight") and v.dim() == 4 else v for k, v in backbone.state_dict().items()}
+    backbone.load_state_dict(state)  # into the eval-mode, folded backbone
+    assert backbone.batch_norm_folded
+    expected = unfolded_features(backbone, x)
+    with torch.no_grad():
+        assert_features_close(backbone(x), expected)
+    backbone.train()
+    with torch.no_grad():
+        for weight in backbone.parameters():  # as an optimiser would, in train mode
+            weight.mul_(1.5)
+    backbone.eval()  # back from training: timm's copies are built from the trained weights
+    if name == "resnet18":
+        assert not backbone.folded_prefix(backbone.stages())  # ResNets fold on the inference path only
+        backbone.fold_batch_norm()
+    expected = unfolded_features(backbone, x)
+    with torch.no_grad():
+        assert len(backbone.folded_prefix(backbone.stages())) == len(backbone.stages())
+        assert_features_close(backbone(x), expected)
+
+
+def test_resnet_inference_path_runs_folded_copies_outside_the_state_dict() -> None:
+    backbone = randomised_backbone("resnet18")
+    folded = backbone.folded_prefix(backbone.stages())
+    assert len(folded) == 4  # stem and three stages
+    assert not any(isinstance(m, (FrozenBatchNorm2d, torch.nn.BatchNorm2d)) for s in folded for m in s.modules())
+    convs = [m for s in folded for m in s.modules() if isinstance(m, torch.nn.Conv2d)]
+    through_ops = [m.conv for s in folded for m in s.modules() if isinstance(m, OneDnnConv2d)]
+    assert convs and [id(c) for c in convs] == [id(c) for c in through_ops] and all(c.bias is not None for c in convs)
+    assert not any(p.requires_grad for s in folded for p in s.parameters())
+    assert set(backbone.state_dict()) == set(ResNetBackbone("resnet18").state_dict())
+    backbone.train()
+    assert not backbone.batch_norm_folded and not backbone.folded_prefix(backbone.stages())

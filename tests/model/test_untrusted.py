@@ -12,7 +12,7 @@ import torch
 import rhmnet
 from rhmnet.config import ConfigError, load_config
 from rhmnet.inference import InferenceError, VideoSegmenter
-from rhmnet.model.backbone import Backbone, load_imagenet_weights
+from rhmnet.model.backbones import ResNetBackbone, load_imagenet_weights
 from rhmnet.model_io import CheckpointError
 from rhmnet.tools import reference_check
 from tests.conftest import TINY_OVERRIDES
@@ -97,5 +97,5 @@ def test_backbone_weights_file_must_be_weights_only(tmp_path: Path) -> None:
     path = tmp_path / "resnet.pth"
     torch.save({"conv1.weight": _RunsCode(marker)}, path)
     with pytest.raises(ConfigError, match="MODEL.BACKBONE.WEIGHTS_PATH"):
-        load_imagenet_weights(Backbone("resnet18"), str(path))
+        load_imagenet_weights(ResNetBackbone("resnet18"), str(path))
     assert not marker.exists()
