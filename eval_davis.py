@@ -1,7 +1,8 @@
-"""DAVIS 2016/2017 evaluation (see rhmnet/evaluation/davis.py for the options and output layout).
+"""DAVIS 2016/2017 evaluation, as ``rhmnet-eval-davis`` (see rhmnet/evaluation/davis.py for the options and
+output layout).
 
-python eval_davis.py --gpu 0 --set val --year 17 --config video_training --ckpt_num 80
-python eval_davis.py --evaluate_only --results_path RES --davis_root ROOT --year 17 --set val
+python eval_davis.py --gpu 0 --set val --year 17 --config video_training --ckpt-num 80
+python eval_davis.py --evaluate-only --results-path RES --davis-root ROOT --year 17 --set val
 """
 
 import sys

@@ -1,9 +1,9 @@
 #!/usr/bin/env python
-"""RHMNet pre-training on COCO pseudo-clips (see ``rhmnet/engine/cli.py`` for the options)."""
+"""RHMNet pre-training on COCO pseudo-clips, as ``rhmnet-pretrain`` (see ``rhmnet/engine/cli.py`` for the options)."""
 
 import sys
 
-from rhmnet.engine.cli import cli
+from rhmnet.engine.cli import pretrain
 
 if __name__ == "__main__":
-    sys.exit(cli(stage="pretrain", default_config="pre_training"))
+    sys.exit(pretrain())

@@ -2,7 +2,7 @@
 streaming segmenter, and the speed options (``--precision``, ``--compile``, ``--threads``) that choose them.
 
 Used by the evaluation runners, ``rhmnet.segment``, the studio and the demo. Turning TF32 off for the whole
-process (``--no_tf32``) is logged (logger ``rhmnet.runtime``).
+process (``--no-tf32``) is logged (logger ``rhmnet.runtime``).
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def apply_threads(threads: int | str | None) -> int:
 
 
 def disable_tf32() -> None:
-    """Full-fp32 cuDNN convolutions and CUDA matrix products for the rest of the process (``--no_tf32``); one
+    """Full-fp32 cuDNN convolutions and CUDA matrix products for the rest of the process (``--no-tf32``); one
     log line says which of PyTorch's TF32 switches this turned off."""
     switches = {
         "torch.backends.cudnn.allow_tf32": torch.backends.cudnn,
@@ -149,7 +149,7 @@ def disable_tf32() -> None:
     for owner in switches.values():
         owner.allow_tf32 = False
     if changed:
-        log.info("--no_tf32: set %s to False for this process (CUDA convolutions and matrix products in full fp32, "
+        log.info("--no-tf32: set %s to False for this process (CUDA convolutions and matrix products in full fp32, "
                  "closer to CPU outputs)", " and ".join(changed))
 
 

@@ -3,7 +3,7 @@
     python -m rhmnet.segment --frames DIR_OR_VIDEO --scribble PNG --checkpoint CKPT --out DIR
 
 ``--frames`` is a folder of images (sorted by name) or a video file; ``--scribble`` is a single-channel
-label image of the first frame (0 unlabeled, 1..10 objects, 11 background; ``--bg_value V`` marks another
+label image of the first frame (0 unlabeled, 1..10 objects, 11 background; ``--bg-value V`` marks another
 value as the background scribble, e.g. N+1 in DAVIS-style files). Writes ``DIR/masks/<frame>.png``
 (DAVIS palette) and an overlay video ``DIR/overlay.mp4`` (or ``overlay.gif``).
 
@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from rhmnet.cli_args import ArgumentParser
 from rhmnet.config import load_config
 from rhmnet.data.io import (
     read_label_map,
@@ -61,7 +62,7 @@ def load_scribble(
     if bg_value is not None:
         labels = np.where(labels == bg_value, BACKGROUND, labels).astype(np.uint8)
     if int(labels.max()) > BACKGROUND:
-        raise InferenceError(f"{path}: values above {BACKGROUND} (use --bg_value for the background value)")
+        raise InferenceError(f"{path}: values above {BACKGROUND} (use --bg-value for the background value)")
     return labels
 
 
@@ -133,18 +134,18 @@ def readable_frames(path: Path) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Segment a video from a first-frame scribble (RHMNet)")
+    parser = ArgumentParser(description="Segment a video from a first-frame scribble (RHMNet)")
     parser.add_argument("--frames", required=True, help="folder of frames or a video file")
     parser.add_argument("--scribble", required=True, help="label image of the first frame")
     parser.add_argument("--checkpoint", required=True, help="checkpoint (ours or the authors' format)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--config", default=None, help="config name/path (default: from the checkpoint)")
-    parser.add_argument("--bg_value", type=option(int, Range(1, 255)), default=None,
+    parser.add_argument("--bg-value", type=option(int, Range(1, 255)), default=None,
                         help="scribble value of the background (1-255)")
     parser.add_argument("--overlay", choices=("mp4", "gif", "none"), default="mp4", help="overlay output")
     parser.add_argument("--fps", type=option(float, FPS_RANGE), default=12.0,
                         help=f"frame rate of the overlay ({FPS_RANGE.text()})")
-    parser.add_argument("--max_frames", type=option(int, AT_LEAST_1), default=None,
+    parser.add_argument("--max-frames", type=option(int, AT_LEAST_1), default=None,
                         help="stop after this many frames")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     parser.add_argument("--overwrite", action="store_true",

@@ -1,6 +1,6 @@
 """Time our evaluate-only DAVIS evaluation against the official toolkit's algorithm.
 
-The official side is ``scripts/_official_davis_metrics.py`` (the toolkit's data flow, step by step). Both
+The official side is :mod:`rhmnet.tools.official_davis_metrics` (the toolkit's data flow, step by step). Both
 run on the same results folder; the script checks that every number agrees to 1e-6 and prints a table.
 
     python scripts/benchmark_davis_eval.py                          # davis-sample val (2 sequences)
@@ -25,15 +25,11 @@ import cv2
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _official_davis_metrics as official  # noqa: E402
-
-from rhmnet.data.io import write_palette_png  # noqa: E402
-from rhmnet.dataprep import shared_dir  # noqa: E402
-from rhmnet.evaluation.davis_scoring import GLOBAL_COLUMNS, evaluate_results  # noqa: E402
+from rhmnet.cli_args import ArgumentParser
+from rhmnet.data.io import write_palette_png
+from rhmnet.dataprep import shared_dir
+from rhmnet.evaluation.davis_scoring import GLOBAL_COLUMNS, evaluate_results
+from rhmnet.tools import official_davis_metrics as official
 
 
 def shared_root() -> Path:
@@ -94,12 +90,16 @@ def timed(fn, repeats: int) -> tuple[float, object]:  # noqa: ANN001
     return best, out
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--synthetic", action="store_true", help="all sample sequences, multi-object, copied")
     parser.add_argument("--copies", type=int, default=2, help="copies of each sequence with --synthetic")
     parser.add_argument("--repeats", type=int, default=2, help="runs per method (best time is reported)")
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     source = shared_root()
     if not source.is_dir():
         print(f"DAVIS sample not found at {source} (set RHMNET_SHARED)")

@@ -17,38 +17,19 @@ weights); trailing ``KEY=VALUE`` overrides apply to the config (e.g. another bac
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import resource
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 import rhmnet
+from rhmnet.cli_args import ArgumentParser
 from rhmnet.inference import VideoSegmenter
 from rhmnet.inference.session import PRECISIONS
+from rhmnet.tools.benchmarking import machine, synthetic_video
 
 FULL_MEMORY_FRAME = 18
-
-
-def synthetic_video(frames: int, objects: int, height: int = 480, width: int = 854, seed: int = 0):
-    """Smooth random frames and a scribble with one stroke per object plus a background stroke."""
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 256, size=(frames, -(-height // 8), -(-width // 8), 3), dtype=np.uint8)
-    video = base.repeat(8, axis=1).repeat(8, axis=2)[:, :height, :width]
-    return video, synthetic_scribble(objects, height, width)
-
-
-def synthetic_scribble(objects: int, height: int, width: int, first: int = 1) -> np.ndarray:
-    """One horizontal stroke per object (ids ``first..objects``) and a background stroke at the bottom."""
-    scribble = np.zeros((height, width), np.uint8)
-    for o in range(first - 1, objects):
-        y = 60 + 120 * o
-        scribble[y : y + 6, 100 + 50 * o : 400 + 50 * o] = o + 1
-    scribble[height - 20 : height - 14, 50 : width - 50] = 11
-    return scribble
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -89,21 +70,6 @@ def benchmark(segmenter: VideoSegmenter, objects: int, frames: int) -> dict[str,
     }
 
 
-def machine() -> str:
-    """CPU model, usable cores, torch version and load average: what absolute CPU times depend on."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = "/".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return f"{model}, {cores} usable cores, torch {torch.__version__}, load average {load}"
-
-
 def print_table(rows: list[dict[str, float]], title: str, measured_on: str) -> None:
     """One table for one device, with the machine it was measured on."""
     print(title)
@@ -114,8 +80,8 @@ def print_table(rows: list[dict[str, float]], title: str, measured_on: str) -> N
     print()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=25, help="frames per video (frame 0 not timed)")
     parser.add_argument("--objects", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--devices", "--device", nargs="+", default=None,
@@ -126,7 +92,11 @@ def main() -> None:
     parser.add_argument("--precision", choices=sorted(PRECISIONS), default="fp32")
     parser.add_argument("--compile", action="store_true", help="torch.compile the frame encoder")
     parser.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])

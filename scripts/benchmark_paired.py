@@ -9,9 +9,10 @@ working tree. Each worker imports its own copy of ``rhmnet``, builds the same mo
 a randomly initialised ``video_training`` model from seed 0) and segments the same frames with the same
 scribble: by default the first ``--frames`` frames of DAVIS blackswan from ``../shared`` (its first-frame
 mask gives the object's stroke; further objects get synthetic strokes), else (or with ``--synthetic``)
-the synthetic video of ``scripts/benchmark_model.py``. Frame 0 (initialisation) is not timed; each later
-frame is stepped by both workers in turn (the order alternates from frame to frame), the label map read as
-an evaluator does. Both run with the same ``--threads``.
+the synthetic video of ``scripts/benchmark_model.py``; the frames are made here and handed to both workers
+(``scripts/_benchmark_paired_worker.py``, which imports only what every version of ``rhmnet`` has). Frame 0
+(initialisation) is not timed; each later frame is stepped by both workers in turn (the order alternates
+from frame to frame), the label map read as an evaluator does. Both run with the same ``--threads``.
 
 The table gives per object count and thread count: median ms per frame of each, the median over the
 "full memory" frames (18 on), the speed-up (old median / new median), and the slowest frame and the 95th
@@ -32,17 +33,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from benchmark_model import machine, synthetic_scribble, synthetic_video  # noqa: E402
+from rhmnet.cli_args import ArgumentParser
+from rhmnet.tools.benchmarking import machine, synthetic_scribble, synthetic_video
 
 ROOT = Path(__file__).resolve().parents[1]
+WORKER = Path(__file__).resolve().with_name("_benchmark_paired_worker.py")
 SHARED_BLACKSWAN = ROOT.parent / "shared" / "data" / "davis-sample"
 FULL_MEMORY_FRAME = 18
 
@@ -75,69 +75,25 @@ def davis_video(video_dir: Path, mask_path: Path, frames: int, objects: int) -> 
     return video, scribble
 
 
-# -- the worker: one code version, driven over stdin/stdout -------------------------------------------------
-def worker(args: argparse.Namespace) -> None:
-    """Serve commands (JSON lines) from the parent: ``video`` (set up), ``step`` (time one frame), ``quit``."""
-    import torch
-
-    import rhmnet
-    from rhmnet.inference import VideoSegmenter
-
-    if args.checkpoint:
-        model = rhmnet.load_model(args.checkpoint, "video_training", overrides=args.overrides)
-    else:
-        torch.manual_seed(0)
-        cfg = rhmnet.load_config("video_training", ["MODEL.BACKBONE.PRETRAINED=false", *args.overrides])
-        model = rhmnet.build_model(cfg, torch.device("cpu"))
-    checksum = float(sum(p.double().sum() for p in model.state_dict().values() if p.is_floating_point()))
-    reply({"rhmnet": rhmnet.__file__, "torch": torch.__version__, "weights": checksum})
-    video = scribble = segmenter = None
-    for line in sys.stdin:
-        cmd = json.loads(line)
-        if cmd["cmd"] == "quit":
-            return
-        if cmd["cmd"] == "video":
-            torch.set_num_threads(cmd["threads"])
-            video, scribble = load_frames(cmd)
-            segmenter = VideoSegmenter(model, model.cfg.TEST)
-            segmenter.initialize(video[0], scribble)
-            _ = segmenter.step(video[0]).labels
-            reply({"frames": len(video)})
-        elif cmd["cmd"] == "step":
-            frame = video[cmd["index"]]
-            wall, cpu = time.perf_counter(), time.process_time()
-            result = segmenter.step(frame)
-            labels = result.labels
-            out = {"ms": 1000 * (time.perf_counter() - wall), "cpu_ms": 1000 * (time.process_time() - cpu)}
-            if cmd.get("dump"):
-                np.save(cmd["dump"] + ".probs.npy", result.probs.float().numpy())
-                np.save(cmd["dump"] + ".labels.npy", labels)
-            reply(out)
+def load_frames(args: argparse.Namespace, objects: int, video_dir: Optional[Path],
+                mask: Optional[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """The frames and scribble both workers segment: the DAVIS sequence's, else synthetic ones."""
+    if video_dir:
+        return davis_video(video_dir, mask, args.frames, objects)
+    return synthetic_video(args.frames, objects, *args.size)
 
 
-def load_frames(cmd: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    if cmd["video_dir"]:
-        return davis_video(Path(cmd["video_dir"]), Path(cmd["mask"]), cmd["frames"], cmd["objects"])
-    return synthetic_video(cmd["frames"], cmd["objects"], *cmd["size"])
-
-
-def reply(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
-
-
+# -- the parent ----------------------------------------------------------------------------------------------
 class Worker:
     """A worker process running the code in ``code_dir``."""
 
     def __init__(self, name: str, code_dir: Path, checkpoint: Optional[str], overrides: list[str]) -> None:
         self.name = name
-        command = [sys.executable, str(Path(__file__).resolve()), "--worker", *overrides]
-        if checkpoint:
-            command += ["--checkpoint", str(Path(checkpoint).resolve())]
         env = {**os.environ, "PYTHONPATH": str(code_dir)}
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
-                                     cwd=str(code_dir))
-        self.info = self.read()
+        self.proc = subprocess.Popen([sys.executable, str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     env=env, text=True, cwd=str(code_dir))
+        checkpoint = str(Path(checkpoint).resolve()) if checkpoint else None
+        self.info = self.ask({"cmd": "model", "checkpoint": checkpoint, "overrides": overrides})
 
     def ask(self, message: dict[str, Any]) -> dict[str, Any]:
         self.proc.stdin.write(json.dumps(message) + "\n")
@@ -157,7 +113,6 @@ class Worker:
             self.proc.wait(timeout=60)
 
 
-# -- the parent ----------------------------------------------------------------------------------------------
 def export_ref(ref: str, dest: Path) -> str:
     """Write the tree of commit ``ref`` into ``dest``; returns the full commit id."""
     try:
@@ -234,9 +189,11 @@ def run(args: argparse.Namespace) -> None:
 def measure(workers: list[Worker], objects: int, threads: int, args: argparse.Namespace,
             video_dir: Optional[Path], mask: Optional[Path], tmp: Path) -> dict[str, Any]:
     """Both workers through one video, alternating frame by frame."""
-    setup = {"cmd": "video", "objects": objects, "threads": threads, "frames": args.frames,
-             "video_dir": str(video_dir) if video_dir else None, "mask": str(mask) if mask else None,
-             "size": args.size}
+    video, scribble = load_frames(args, objects, video_dir, mask)
+    np.save(tmp / "video.npy", video)
+    np.save(tmp / "scribble.npy", scribble)
+    setup = {"cmd": "video", "threads": threads, "video": str(tmp / "video.npy"),
+             "scribble": str(tmp / "scribble.npy")}
     for w in workers:
         w.ask(setup)
     times: dict[str, list[float]] = {"old": [], "new": []}
@@ -302,8 +259,8 @@ def frame_size(text: str) -> tuple[int, int]:
     return height, width
 
 
-def main(argv: Optional[list[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", default="HEAD", help="git ref of the old code (default: HEAD)")
     parser.add_argument("--frames", type=int, default=25, help="frames per video, frame 0 untimed")
     parser.add_argument("--objects", type=int, nargs="+", default=[1, 2, 3])
@@ -316,12 +273,13 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--check", action="store_true", help="compare the outputs frame by frame")
     parser.add_argument("--size", type=frame_size, default=(480, 854), metavar="WxH",
                         help="synthetic frame size (default 854x480)")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides (both)")
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.worker:
-        worker(args)
-        return
     if args.frames < 2 or min(args.objects) < 1 or min(args.threads) < 1:
         parser.error("--frames must be at least 2, --objects and --threads at least 1")
     if (args.video is None) != (args.mask is None):

@@ -21,16 +21,14 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from rhmnet.config import load_config  # noqa: E402
-from rhmnet.data.build import build_train_dataset  # noqa: E402
-from rhmnet.errors import run_cli  # noqa: E402
+from rhmnet.cli_args import ArgumentParser
+from rhmnet.config import load_config
+from rhmnet.data.build import build_train_dataset
+from rhmnet.errors import run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--davis", type=Path, required=True, help="DAVIS-layout training root with scribbles and masks")
     parser.add_argument("--config", default="lite")
     parser.add_argument("--probabilities", type=float, nargs="+", default=[0.0, 0.5, 1.0])

@@ -33,13 +33,11 @@ import cv2
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from rhmnet.config import load_config  # noqa: E402
-from rhmnet.inference import VideoSegmenter  # noqa: E402
-from rhmnet.inference.timing import read_status_kib  # noqa: E402
-from rhmnet.model_io import build_model, load_model  # noqa: E402
+from rhmnet.cli_args import ArgumentParser
+from rhmnet.config import load_config
+from rhmnet.inference import VideoSegmenter
+from rhmnet.inference.timing import read_status_kib
+from rhmnet.model_io import build_model, load_model
 
 
 def write_video(path: Path, frames: int, height: int, width: int, fps: float = 25.0) -> None:
@@ -93,8 +91,8 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--size", type=int, nargs=2, default=[480, 854], metavar=("H", "W"))
     parser.add_argument("--checkpoint", default=None, help="a checkpoint (default: a random --config model)")
@@ -102,7 +100,11 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--annotated", type=int, nargs="+", default=[0], help="frames with strokes")
     parser.add_argument("--note", default="", help="conditions to print with the table (e.g. 'under load')")
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     import httpx
 
     from rhmnet.studio.frames import FrameStore

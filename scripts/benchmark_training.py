@@ -22,12 +22,10 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from rhmnet.config import Config, ConfigError, load_config  # noqa: E402
-from rhmnet.dataprep.synthetic_videos import dataset_overrides, make_synthetic_dataset  # noqa: E402
-from rhmnet.engine import DistContext, RunOptions, Trainer  # noqa: E402
+from rhmnet.cli_args import ArgumentParser
+from rhmnet.config import Config, ConfigError, load_config
+from rhmnet.dataprep.synthetic_videos import dataset_overrides, make_synthetic_dataset
+from rhmnet.engine import DistContext, RunOptions, Trainer
 
 
 def benchmark_config(
@@ -63,8 +61,8 @@ def benchmark_config(
     return iters / seconds, peak
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", nargs="+", default=["video_training", "lite"], help="config names or paths")
     parser.add_argument("--device", nargs="+", default=None, help="devices (default: cpu, and cuda when available)")
     parser.add_argument("--stage", default="video", choices=("video", "pretrain"), help="training stage")
@@ -75,7 +73,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=None, help="TRAIN.NUM_WORKERS (default 0 on CPU, 4 on CUDA)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])

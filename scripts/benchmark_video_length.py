@@ -14,7 +14,6 @@ point; ``--paper`` uses the ``video_training`` architecture instead.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -23,15 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-import rhmnet  # noqa: E402
-from rhmnet.inference import VideoSegmenter  # noqa: E402
-from rhmnet.inference.driver import segment_video  # noqa: E402
-from rhmnet.inference.frame_io import FrameSource, VideoFrame  # noqa: E402
-from rhmnet.inference.mask_io import PaletteWriter  # noqa: E402
-from rhmnet.inference.timing import read_status_kib  # noqa: E402
+import rhmnet
+from rhmnet.cli_args import ArgumentParser
+from rhmnet.inference import VideoSegmenter
+from rhmnet.inference.driver import segment_video
+from rhmnet.inference.frame_io import FrameSource, VideoFrame
+from rhmnet.inference.mask_io import PaletteWriter
+from rhmnet.inference.timing import read_status_kib
 
 SMALL_MODEL = [
     "MODEL.BACKBONE.NAME=resnet18",
@@ -63,15 +60,19 @@ def first_scribble(height: int, width: int) -> np.ndarray:
     return scribble
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=1000)
     parser.add_argument("--size", type=int, nargs=2, default=[96, 128], metavar=("H", "W"))
     parser.add_argument("--report", type=int, nargs="+", default=[100, 500, 1000], help="frame counts to report at")
     parser.add_argument("--paper", action="store_true", help="video_training architecture instead of the small one")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     height, width = args.size

@@ -1,6 +1,6 @@
-"""Check an installed (non-editable) rhmnet: every named config loads and builds, ``rhmnet-segment`` runs,
-``rhmnet-studio`` (installed with its extra) serves its page, a tiny ``python -m rhmnet.demo`` runs with its
-default paths.
+"""Check an installed (non-editable) rhmnet: every named config loads and builds, every console script
+starts (``--help``), ``rhmnet-segment`` runs, ``rhmnet-studio`` (installed with its extra) serves its page, a
+tiny ``python -m rhmnet.demo`` runs with its default paths.
 
     python scripts/check_installed_package.py --checkout REPO_ROOT
 
@@ -11,6 +11,7 @@ directory outside the checkout (CI does this). It fails if ``rhmnet`` is importe
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ import torch
 from PIL import Image
 
 import rhmnet
+from rhmnet.cli_args import ArgumentParser
 from rhmnet.config import AUTHORS_DEFAULT, CONFIG_DIR, load_config
 
 TINY_MODEL = [
@@ -59,6 +61,22 @@ def check_named_configs() -> None:
         model = rhmnet.build_model(cfg)
         params = sum(p.numel() for p in model.parameters())
         print(f"config {name}: built {params / 1e6:.1f} M parameters")
+
+
+def check_console_scripts() -> None:
+    """Every console script of the installed distribution is on PATH and ``--help`` exits 0."""
+    scripts = sorted(e.name for e in importlib.metadata.distribution("rhmnet").entry_points
+                     if e.group == "console_scripts")
+    if not scripts:
+        raise SystemExit("the installed rhmnet declares no console scripts")
+    for name in scripts:
+        executable = shutil.which(name)
+        if executable is None:
+            raise SystemExit(f"the {name} console script is not on PATH")
+        done = subprocess.run([executable, "--help"], capture_output=True, text=True, timeout=300)
+        if done.returncode != 0 or "usage:" not in done.stdout:
+            raise SystemExit(f"{name} --help failed (exit status {done.returncode}):\n{done.stderr[-2000:]}")
+    print(f"console scripts start: {', '.join(scripts)}")
 
 
 def check_segment_command(workdir: Path) -> None:
@@ -151,12 +169,17 @@ def check_demo(workdir: Path) -> None:
     print(f"rhmnet.demo wrote its table and model to {out}")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkout", type=Path, required=True, help="the source checkout (must not be imported)")
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     check_not_from_checkout(args.checkout)
     check_named_configs()
+    check_console_scripts()
     with tempfile.TemporaryDirectory() as tmp:
         check_segment_command(Path(tmp))
         check_studio_command(Path(tmp))

@@ -20,20 +20,19 @@ import sys
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tqdm import tqdm
 
-from tqdm import tqdm  # noqa: E402
+from rhmnet.cli_args import ArgumentParser
+from rhmnet.data.io import DatasetError
+from rhmnet.dataprep.davis_interactive import convert_interactive_file
+from rhmnet.errors import run_cli
+from rhmnet.guards import StagedOutput, check_output
+from rhmnet.labels import MAX_OBJECTS
+from rhmnet.ranges import AT_LEAST_0, AT_LEAST_1, Range, option
 
-from rhmnet.data.io import DatasetError  # noqa: E402
-from rhmnet.dataprep.davis_interactive import convert_interactive_file  # noqa: E402
-from rhmnet.errors import run_cli  # noqa: E402
-from rhmnet.guards import StagedOutput, check_output  # noqa: E402
-from rhmnet.labels import MAX_OBJECTS  # noqa: E402
-from rhmnet.ranges import AT_LEAST_0, AT_LEAST_1, Range, option  # noqa: E402
 
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
@@ -62,6 +61,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--thickness", type=option(int, Range(1, 100)), default=3,
                         help="stroke thickness in pixels (1-100)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing scribbles and sidecars")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.davis_root is None and args.size is None:
         parser.error("give --davis-root (frame sizes and object counts from the dataset) or --size HEIGHT WIDTH")

@@ -40,6 +40,7 @@ from typing import Optional
 import torch
 
 from rhmnet import demo
+from rhmnet.cli_args import ArgumentParser
 from rhmnet.config import Config, load_config
 from rhmnet.dataprep.splits import davis_split
 from rhmnet.engine.checkpoints import EPOCH_CHECKPOINT_GLOB, LAST_CHECKPOINT, LOG_FILE, checkpoint_dir
@@ -66,7 +67,7 @@ class Point:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=REPO / "outputs" / "curve", help="output folder")
     demo.add_run_arguments(parser, "cpu or cuda (training and evaluation)")
     parser.add_argument("--minutes", type=float, default=8.0, help="training budget in wall-clock minutes")

@@ -8,7 +8,7 @@ Each held-out sequence (default: the validation part of --root's fixed split, rh
 the objects of 1-2 other held-out sequences pasted in: cut out with their masks, scaled, moved by a constant
 offset (their own motion is kept), in front of its own object. Exact masks, DAVIS-2017 layout, first-frame
 scribbles synthesised from the composed mask; deterministic given --seed. Evaluate a model on them with
-  python eval_davis.py --checkpoint MODEL --davis_root OUT --set val --year 17 --with_bg
+  python eval_davis.py --checkpoint MODEL --davis-root OUT --set val --year 17 --with-bg
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from rhmnet.cli_args import ArgumentParser
+from rhmnet.dataprep.multiobject import make_multiobject_videos
+from rhmnet.errors import run_cli
 
-from rhmnet.dataprep.multiobject import make_multiobject_videos  # noqa: E402
-from rhmnet.errors import run_cli  # noqa: E402
 
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, type=Path, help="DAVIS-layout root holding the sequences")
     parser.add_argument("--out", required=True, type=Path, help="output folder (must be empty)")
     parser.add_argument("--seed", type=int, default=0)
@@ -35,6 +34,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--groups", type=int, default=1, help="scribble sets valid_scribbles0..")
     parser.add_argument("--overwrite", action="store_true", help="replace the videos of an earlier run in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not 1 <= args.donors[0] <= args.donors[1]:
         parser.error(f"--donors MIN MAX needs 1 <= MIN <= MAX, got {args.donors[0]} {args.donors[1]}")

@@ -15,9 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from rhmnet.dataprep.synthetic_videos import LAYOUTS, add_texture_spread_argument, make_synthetic_dataset  # noqa: E402
+from rhmnet.cli_args import ArgumentParser
+from rhmnet.dataprep.synthetic_videos import LAYOUTS, add_texture_spread_argument, make_synthetic_dataset
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -31,8 +30,8 @@ def parse_size(text: str) -> tuple[int, int]:
     return height, width
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", required=True, type=Path)
@@ -44,7 +43,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--layouts", nargs="+", choices=LAYOUTS, default=list(LAYOUTS))
     add_texture_spread_argument(parser)
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

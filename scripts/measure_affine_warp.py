@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from rhmnet.cli_args import ArgumentParser
 from rhmnet.data.augment import random_affine_steps, resize_short_side, warp_affine_pair
 from rhmnet.data.io import list_files, read_image, read_palette_png
 from rhmnet.dataprep import shared_dir
@@ -37,12 +38,16 @@ def combined_and_sequential(
     return combined, sequential
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--davis", type=Path, default=shared_dir() / "data" / "davis-sample")
     parser.add_argument("--samples", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     cv2.setNumThreads(1)
     rng = np.random.default_rng(args.seed)
     masks = sorted((args.davis / "Annotations" / "480p").glob("*/*.png"))

@@ -4,7 +4,8 @@
         [--checkpoint CKPT] [KEY=VALUE ...]
 
 Wraps the model's building blocks with wall-clock timers (exclusive time: a block's own time without the
-blocks it calls) and steps a synthetic video (the frames and scribble of ``scripts/benchmark_model.py``).
+blocks it calls) and steps a synthetic video (the frames and scribble of ``scripts/benchmark_model.py``,
+from :mod:`rhmnet.tools.benchmarking`).
 Prints the median over the timed frames (frame 0 and the first ``--skip`` steps are not counted) of each
 part's milliseconds per frame, and the whole step. Parts:
 
@@ -25,23 +26,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from benchmark_model import synthetic_video  # noqa: E402
-
-import rhmnet  # noqa: E402
-import rhmnet.inference.session as session_module  # noqa: E402
-import rhmnet.model.rhmnet as rhmnet_module  # noqa: E402
-from rhmnet.inference import VideoSegmenter  # noqa: E402
+import rhmnet
+import rhmnet.inference.session as session_module
+import rhmnet.model.rhmnet as rhmnet_module
+from rhmnet.cli_args import ArgumentParser
+from rhmnet.inference import VideoSegmenter
+from rhmnet.tools.benchmarking import synthetic_video
 
 PARTS = [
     "backbone", "bottleneck + positions", "head adapters", "matching", "memory read", "heads", "upsampling",
@@ -123,8 +120,8 @@ def profile(model: rhmnet.RHMNet, objects: int, frames: int, skip: int) -> dict[
     return {part: 1000 * statistics.median(f.get(part, 0.0) for f in per_frame) for part in [*PARTS, "total"]}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=12, help="frames per video, frame 0 included")
     parser.add_argument("--skip", type=int, default=1, help="untimed steps after frame 0 (warm-up)")
     parser.add_argument("--objects", type=int, nargs="+", default=[1, 2, 3])
@@ -132,7 +129,11 @@ def main() -> None:
     parser.add_argument("--config", default="video_training")
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE")
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     columns = {}
     for objects in args.objects:

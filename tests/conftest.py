@@ -58,7 +58,7 @@ def one_torch_thread():
 
 @pytest.fixture
 def restore_tf32():
-    """Put PyTorch's process-wide TF32 switches back after the test (``--no_tf32`` turns them off)."""
+    """Put PyTorch's process-wide TF32 switches back after the test (``--no-tf32`` turns them off)."""
     import torch
 
     saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32

@@ -1,4 +1,5 @@
-"""scripts/benchmark_model.py and scripts/benchmark_paired.py: tables and frames (no timing is asserted)."""
+"""scripts/benchmark_model.py and scripts/benchmark_paired.py, and the frames and machine line they share
+(rhmnet/tools/benchmarking.py): tables and frames (no timing is asserted)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import subprocess
 import pytest
 import torch
 
+from rhmnet.tools.benchmarking import machine, synthetic_video
 from tests.conftest import load_script
 
 
@@ -17,15 +19,15 @@ def benchmark_module():
 
 def test_table_names_the_machine_and_no_foreign_ratio(benchmark_module, capsys) -> None:
     rows = [{"objects": 1, "ms": 500.0, "fps": 2.0, "full_ms": 554.0, "peak_mb": 1200.0}]
-    benchmark_module.print_table(rows, "title", benchmark_module.machine())
+    benchmark_module.print_table(rows, "title", machine())
     out = capsys.readouterr().out
     assert "usable cores" in out and f"torch {torch.__version__}" in out
     assert "authors" not in out and "speed-up" not in out  # no ratio against figures from another machine
     assert out.splitlines()[3].split()[:2] == ["1", "500.0"]
 
 
-def test_synthetic_video_has_one_stroke_per_object(benchmark_module) -> None:
-    video, scribble = benchmark_module.synthetic_video(frames=2, objects=3, height=480, width=854)
+def test_synthetic_video_has_one_stroke_per_object() -> None:
+    video, scribble = synthetic_video(frames=2, objects=3, height=480, width=854)
     assert video.shape == (2, 480, 854, 3)
     assert set(scribble.ravel().tolist()) == {0, 1, 2, 3, 11}
 

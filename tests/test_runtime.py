@@ -38,7 +38,7 @@ def test_no_tf32_is_logged_once_with_what_changed(restore_tf32: None, runtime_lo
     torch.backends.cuda.matmul.allow_tf32 = False
     select_device("cpu", tf32=False)
     select_device("cpu", tf32=False)  # nothing left to change: no second line
-    assert len(runtime_log) == 1 and "--no_tf32" in runtime_log[0], runtime_log
+    assert len(runtime_log) == 1 and "--no-tf32" in runtime_log[0], runtime_log
     assert "torch.backends.cudnn.allow_tf32" in runtime_log[0] and "matmul" not in runtime_log[0]
     assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
 

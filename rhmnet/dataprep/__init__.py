@@ -1,6 +1,6 @@
-"""Data-preparation tools (used by ``scripts/`` and the demo, not by training itself): scribble synthesis
-from dense masks, the synthetic scribble-VOS dataset, the DAVIS interactive-scribble converter, the fixed
-validation split (``splits``) and the multi-object validation videos (``multiobject``)."""
+"""Data-preparation tools (used by ``scripts/``, ``rhmnet-synthesize-scribbles`` and the demo, not by training
+itself): scribble synthesis from dense masks, the synthetic scribble-VOS dataset, the DAVIS interactive-scribble
+converter, the fixed validation split (``splits``) and the multi-object validation videos (``multiobject``)."""
 
 from __future__ import annotations
 

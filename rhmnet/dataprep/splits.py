@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rhmnet.cli_args import ArgumentParser
 from rhmnet.data.io import DatasetError, read_image_set
 from rhmnet.errors import run_cli
 from rhmnet.guards import prepare_output_dir
@@ -101,7 +102,7 @@ def write_split(
 ) -> Split:
     """Write the split of ``root`` under ``out`` (which must be empty unless ``overwrite``): the image sets
     and, with ``links``, ``JPEGImages/480p/<seq>`` and ``Annotations/480p/<seq>`` linked to ``root``'s, so
-    that ``out`` is a DAVIS root to train or evaluate on (``eval_davis.py --davis_root OUT --set val``)."""
+    that ``out`` is a DAVIS root to train or evaluate on (``eval_davis.py --davis-root OUT --set val``)."""
     root, out = Path(root).resolve(), Path(out)
     split = davis_split(root, fraction)
     if links:
@@ -123,7 +124,7 @@ def write_split(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, required=True, help="DAVIS-layout root to split")
     parser.add_argument("--out", type=Path, required=True, help="folder to write (must be empty)")
     parser.add_argument("--fraction", type=float, default=VAL_FRACTION, help="share of validation sequences")

@@ -1,4 +1,4 @@
-"""The CPU demo (``python -m rhmnet.demo``): it trains RHMNet-Lite from scribbles on synthetic and real
+"""The CPU demo (``rhmnet-demo``, ``python -m rhmnet.demo``): it trains RHMNet-Lite from scribbles on synthetic and real
 DAVIS-layout videos and scores it against two baselines on held-out videos.
 
 - :mod:`~rhmnet.demo.data`: the training data and the evaluation video sets;

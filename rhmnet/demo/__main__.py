@@ -1,9 +1,8 @@
-"""``python -m rhmnet.demo``: the demo's command line (:mod:`rhmnet.demo.cli`)."""
+"""``python -m rhmnet.demo``: the demo's command line, as ``rhmnet-demo`` (:mod:`rhmnet.demo.cli`)."""
 
 import sys
 
-from rhmnet.demo.cli import main
-from rhmnet.errors import run_cli
+from rhmnet.demo.cli import cli
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(cli())

@@ -1,7 +1,8 @@
 """A demo that learns to segment real video on a CPU, with no downloads:
 
-    python -m rhmnet.demo [--out outputs/demo] [--overwrite] [--davis PATH ...] [--iters N] [--threads N|auto]
-        [--holdout]
+    rhmnet-demo [--out outputs/demo] [--overwrite] [--davis PATH ...] [--iters N] [--threads N|auto] [--holdout]
+
+(``python -m rhmnet.demo`` is the same command.)
 
 Relative paths and the defaults are from the working directory: ``--out`` is ``outputs/demo`` there, and
 ``<shared>`` (``--shared``) is ``$RHMNET_SHARED``, else ``../shared``. A non-empty ``--out`` is an error
@@ -20,8 +21,8 @@ it fails.
    scribble, and a training-free cosine k-nearest-neighbour propagation on the same pretrained backbone.
    With ``--holdout`` it trains on the training part of each ``--davis`` root's fixed split only and also
    evaluates the held-out sequences and multi-object videos built from them (docs/generalisation.md);
-4. writes the model (``model.pth.tar``, loadable by ``rhmnet.load_model``, ``eval_davis.py --checkpoint``
-   and ``python -m rhmnet.segment``), palette masks, overlay GIFs, ``results.md`` and ``results.json``.
+4. writes the model (``model.pth.tar``, loadable by ``rhmnet.load_model``, ``rhmnet-eval-davis --checkpoint``
+   and ``rhmnet-segment``), palette masks, overlay GIFs, ``results.md`` and ``results.json``.
 
 Without ``--davis`` and ``<shared>`` it trains and reports on synthetic videos only (and says so). Real video:
 DAVIS-2016/2017 480p from https://davischallenge.org/davis2017/code.html.
@@ -38,6 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
+from rhmnet.cli_args import ArgumentParser
 from rhmnet.config import Config, load_config
 from rhmnet.dataprep.synthetic_videos import add_texture_spread_argument
 from rhmnet.demo.data import (
@@ -54,6 +56,7 @@ from rhmnet.demo.data import (
 from rhmnet.demo.report import DemoResults
 from rhmnet.demo.scoring import run_methods
 from rhmnet.demo.training import train
+from rhmnet.errors import run_cli
 from rhmnet.guards import check_output, replaced_on_success
 from rhmnet.model_io import load_model, save_model
 from rhmnet.ranges import AT_LEAST_1, option
@@ -138,8 +141,8 @@ def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespac
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m rhmnet.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="rhmnet-demo", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help=f"output folder (default: {DEFAULT_OUT} in the working directory)")
     add_run_arguments(parser, "cpu (the demo's target) or cuda")
@@ -191,6 +194,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(notice)
     with replaced_on_success(out):  # --overwrite: the earlier run comes back if this one fails
         return run_demo(args, out, davis_roots, probe)
+
+
+def cli(argv: Optional[list[str]] = None) -> int:
+    """``rhmnet-demo`` and ``python -m rhmnet.demo``: :func:`main` behind the shared error reporting."""
+    return run_cli(main, argv)
 
 
 def run_demo(args: argparse.Namespace, out: Path, davis_roots: list[Path], probe: Config) -> int:

@@ -1,9 +1,9 @@
 """Training checkpoints: where they go, what they hold, and how a run resumes from one.
 
-Layout (the authors' names, so evaluation's ``--ckpt_num`` finds them)::
+Layout (the authors' names, so evaluation's ``--ckpt-num`` finds them)::
 
     {TRAIN.CHECKPOINT_DIR}/pretrain_weights_{NAME}/pretrain_checkpoint_{epoch}.pth.tar  (completed epochs)
-    {TRAIN.CHECKPOINT_DIR}/pretrain_weights_{NAME}/last_checkpoint.pth.tar  (--max_iters / --save_every)
+    {TRAIN.CHECKPOINT_DIR}/pretrain_weights_{NAME}/last_checkpoint.pth.tar  (--max-iters / --save-every)
     {TRAIN.CHECKPOINT_DIR}/pretrain_weights_{NAME}/config.yaml  (the resolved config)
     {TRAIN.CHECKPOINT_DIR}/pretrain_weights_{NAME}/STAGE  (pretrain / video: one stage per folder)
     {TRAIN.CHECKPOINT_DIR}/pretrain_weights_{NAME}/train_log.jsonl  (one line per iteration)

@@ -1,16 +1,20 @@
-"""Command line shared by ``train_script_pretrain.py`` and ``train_script_video_training.py``.
+"""The training commands: ``rhmnet-pretrain`` (= ``train_script_pretrain.py``, COCO pre-training, default
+config ``pre_training``) and ``rhmnet-train`` (= ``train_script_video_training.py``, video training on
+YouTube-VOS + DAVIS, default config ``video_training``). The command chooses the stage; the options are
+the same.
 
-    python train_script_video_training.py --config video_training [KEY=value ...]
+    rhmnet-train --config video_training [KEY=value ...]
+    torchrun --nproc_per_node 4 --no-python rhmnet-train --config video_training
     torchrun --nproc_per_node 4 train_script_video_training.py --config video_training
     python -m torch.distributed.launch --nproc_per_node 4 train_script_video_training.py \
         --config video_training
 
 Options: ``--config NAME|PATH``, ``--resume PATH`` (exact continuation for a checkpoint of the same config
 and stage, else initial weights), ``--device cpu|cuda|cuda:N`` (default ``cuda:LOCAL_RANK`` when CUDA is
-available, else CPU), ``--local_rank``/``--local-rank`` (legacy launcher; the environment wins),
-``--max_iters N`` (stop after N iterations, e.g. smoke runs; more than the config's schedule is an error),
-``--save_every N``, ``--overwrite`` (replace an earlier run in the checkpoint folder), ``--no_progress``;
-trailing ``KEY=value`` pairs override the config (``TRAIN.LR=1e-4 TRAIN.BATCH_SIZE=2``).
+available, else CPU), ``--local-rank`` (legacy launcher, which passes ``--local_rank=N``; the environment
+wins), ``--max-iters N`` (stop after N iterations, e.g. smoke runs; more than the config's schedule is an
+error), ``--save-every N``, ``--overwrite`` (replace an earlier run in the checkpoint folder),
+``--no-progress``; trailing ``KEY=value`` pairs override the config (``TRAIN.LR=1e-4 TRAIN.BATCH_SIZE=2``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Optional
 import torch
 from tqdm import tqdm
 
+from rhmnet.cli_args import ArgumentParser
 from rhmnet.config import load_config
 from rhmnet.engine.checkpoints import checkpoint_dir
 from rhmnet.engine.distributed import DistContext, cleanup, init_distributed
@@ -35,8 +40,8 @@ log = logging.getLogger("rhmnet.train")
 
 def build_parser(stage: str, default_config: str) -> argparse.ArgumentParser:
     """Arguments of the training scripts (``stage`` only changes the help text)."""
-    parser = argparse.ArgumentParser(
-        description=f"RHMNet {stage} training. {__doc__.split(chr(10))[0]}",
+    parser = ArgumentParser(
+        description=f"RHMNet {stage} training.",
         epilog="Trailing KEY=value pairs override config entries, e.g. TRAIN.LR=1e-4 TRAIN.EPOCH=2.",
     )
     parser.add_argument("--config", default=default_config,
@@ -45,15 +50,15 @@ def build_parser(stage: str, default_config: str) -> argparse.ArgumentParser:
                         help="checkpoint to continue from (overrides RESUME in the config)")
     parser.add_argument("--device", default=None,
                         help="cpu, cuda or cuda:N (default: cuda:LOCAL_RANK if available, else cpu)")
-    parser.add_argument("--local_rank", "--local-rank", dest="local_rank", type=int, default=None,
+    parser.add_argument("--local-rank", type=int, default=None,
                         help="set by the legacy torch.distributed.launch; LOCAL_RANK in the environment wins")
-    parser.add_argument("--max_iters", "--max-iters", dest="max_iters", type=option(int, AT_LEAST_1), default=None,
+    parser.add_argument("--max-iters", type=option(int, AT_LEAST_1), default=None,
                         help="stop after this many iterations in total (writes last_checkpoint.pth.tar)")
-    parser.add_argument("--save_every", "--save-every", dest="save_every", type=option(int, AT_LEAST_0), default=0,
+    parser.add_argument("--save-every", type=option(int, AT_LEAST_0), default=0,
                         help="also write last_checkpoint.pth.tar every N iterations (0: off)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the checkpoints and log of an earlier run in the checkpoint folder")
-    parser.add_argument("--no_progress", "--no-progress", dest="progress", action="store_false",
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no tqdm progress bar")
     parser.add_argument("overrides", nargs="*", metavar="KEY=value", help="config overrides")
     return parser
@@ -117,3 +122,13 @@ def cli(stage: str, default_config: str, argv: Optional[list[str]] = None) -> in
     """The training scripts' entry point: :func:`main` behind the shared error reporting
     (exit status 0, 1 for a failed run, 2 for bad input, 128 + N after signal N; see ``rhmnet.errors``)."""
     return run_cli(lambda args: main(stage, default_config, args), argv)
+
+
+def pretrain(argv: Optional[list[str]] = None) -> int:
+    """``rhmnet-pretrain`` and ``train_script_pretrain.py``: COCO pre-training (default config pre_training)."""
+    return cli("pretrain", "pre_training", argv)
+
+
+def train_video(argv: Optional[list[str]] = None) -> int:
+    """``rhmnet-train`` and ``train_script_video_training.py``: video training (default config video_training)."""
+    return cli("video", "video_training", argv)

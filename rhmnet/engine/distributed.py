@@ -2,9 +2,10 @@
 
 Rank, local rank and world size are read when :func:`init_distributed` is called (never at import):
 ``torchrun`` (and ``torch.distributed.launch --use-env``) set ``RANK``/``LOCAL_RANK``/``WORLD_SIZE``;
-the legacy launcher without ``--use-env`` passes ``--local_rank``/``--local-rank`` on the command line
-(it still sets ``RANK`` and ``WORLD_SIZE``). Without any launcher the run is a single process. The backend
-is NCCL on CUDA devices and gloo otherwise.
+the legacy launcher without ``--use-env`` passes ``--local_rank=N`` or ``--local-rank=N`` (by torch
+version) on the command line, which the training commands read as ``--local-rank`` (it still sets ``RANK``
+and ``WORLD_SIZE``). Without any launcher the run is a single process. The backend is NCCL on CUDA devices
+and gloo otherwise.
 """
 
 from __future__ import annotations
@@ -57,18 +58,18 @@ def _env_int(name: str) -> Optional[int]:
 
 
 def read_launch_env(local_rank_arg: Optional[int] = None) -> tuple[int, int, int]:
-    """(rank, local_rank, world_size) from the launcher's environment and the legacy ``--local_rank``."""
+    """(rank, local_rank, world_size) from the launcher's environment and the legacy ``--local-rank``."""
     world_size = _env_int("WORLD_SIZE") or 1
     env_local = _env_int("LOCAL_RANK")
     arg_local = local_rank_arg if local_rank_arg is not None and local_rank_arg >= 0 else None
     if env_local is not None and arg_local is not None and env_local != arg_local:
-        warnings.warn(f"--local_rank {arg_local} disagrees with LOCAL_RANK={env_local}; using LOCAL_RANK",
+        warnings.warn(f"--local-rank {arg_local} disagrees with LOCAL_RANK={env_local}; using LOCAL_RANK",
                       stacklevel=2)
     local_rank = env_local if env_local is not None else (arg_local if arg_local is not None else 0)
     rank = _env_int("RANK")
     if rank is None:
         if world_size > 1 and arg_local is None and env_local is None:
-            raise LaunchError(f"WORLD_SIZE={world_size} but neither RANK, LOCAL_RANK nor --local_rank is set")
+            raise LaunchError(f"WORLD_SIZE={world_size} but neither RANK, LOCAL_RANK nor --local-rank is set")
         rank = local_rank  # single-node legacy launch
     if not 0 <= rank < world_size:
         raise LaunchError(f"rank {rank} is outside 0..{world_size - 1} (WORLD_SIZE={world_size})")

@@ -296,7 +296,7 @@ class Trainer:
         epochs = math.ceil(wanted / self.iters_per_epoch)
         if not self.options.extend_schedule:
             raise ConfigError(
-                f"{wanted} iterations requested (--max_iters) but the config's schedule has {self.total_iters} "
+                f"{wanted} iterations requested (--max-iters) but the config's schedule has {self.total_iters} "
                 f"(TRAIN.EPOCH={train.EPOCH} x {self.iters_per_epoch} iterations per epoch); set "
                 f"TRAIN.EPOCH={epochs} to train that long"
             )

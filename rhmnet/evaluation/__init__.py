@@ -1,8 +1,8 @@
 """Evaluation: DAVIS J&F (identical to the official toolkit; :mod:`rhmnet.evaluation.davis_scoring`), DAVIS and
 YouTube-VOS runners.
 
-Entry points: ``eval_davis.py`` (:mod:`rhmnet.evaluation.davis`), ``eval_ytb.py``
-(:mod:`rhmnet.evaluation.youtube`) and ``python -m rhmnet.segment``.
+Entry points: ``rhmnet-eval-davis`` / ``eval_davis.py`` (:mod:`rhmnet.evaluation.davis`), ``rhmnet-eval-ytb`` /
+``eval_ytb.py`` (:mod:`rhmnet.evaluation.youtube`) and ``rhmnet-segment``.
 """
 
 from rhmnet.evaluation.davis_scoring import DavisResult, EvaluationError, evaluate_results, write_csvs

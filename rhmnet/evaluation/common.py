@@ -4,6 +4,7 @@ arguments, the config they name and the checkpoints to run. Threads, device and 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -35,32 +36,33 @@ def add_model_arguments(
         f"else {default_config})",
     )
     parser.set_defaults(default_config=default_config)
-    parser.add_argument("--ckpt_num", type=option(int, AT_LEAST_0), default=0,
+    parser.add_argument("--ckpt-num", type=option(int, AT_LEAST_0), default=0,
                         help="epoch of the checkpoint to evaluate")
     parser.add_argument("--start", type=option(int, AT_LEAST_0), default=0,
-                        help="first epoch of a range (when --ckpt_num is 0)")
+                        help="first epoch of a range (when --ckpt-num is 0)")
     parser.add_argument("--end", type=option(int, AT_LEAST_0), default=0,
-                        help="last epoch of a range (when --ckpt_num is 0; not before --start)")
+                        help="last epoch of a range (when --ckpt-num is 0; not before --start)")
     parser.add_argument(
-        "--checkpoint", type=str, default=None, help="explicit checkpoint file (overrides --ckpt_num)"
+        "--checkpoint", type=str, default=None, help="explicit checkpoint file (overrides --ckpt-num)"
     )
     parser.add_argument(
-        "--checkpoint_dir",
+        "--checkpoint-dir",
         type=str,
         default="checkpoints",
         help="folder holding pretrain_weights_<config>/pretrain_checkpoint_<N>.pth.tar",
     )
     parser.add_argument(
-        "--no_tf32",
+        "--no-tf32",
         dest="tf32",
         action="store_false",
         help="CUDA: full-fp32 convolutions and matrix products (PyTorch lets cuDNN use TF32 by default); "
         "closer to CPU outputs (speed not measured)",
     )
     add_speed_arguments(parser)
-    parser.add_argument("--video_name", type=str, default=None, help="run a single video")
-    parser.add_argument("--save_path", type=str, default="test_vis", help="output folder")
-    parser.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
+    parser.add_argument("--video-name", type=str, default=None, help="run a single video")
+    parser.add_argument("--save-path", type=str, default="test_vis", help="output folder")
+    # config overrides come positionally; --opts KEY=VALUE ... of older command lines still works (and says so)
+    parser.add_argument("--opts", nargs="*", default=[], help=argparse.SUPPRESS)
     parser.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
 
 
@@ -69,12 +71,15 @@ def check_model_arguments(parser: argparse.ArgumentParser, args: argparse.Namesp
     if not args.checkpoint and not args.ckpt_num and args.end < args.start:
         parser.error(f"--end {args.end} is before --start {args.start}")
     if args.video_name is not None:
-        safe_name(args.video_name, "--video_name", "video name")
+        safe_name(args.video_name, "--video-name", "video name")
+    if args.opts:
+        print(f"note: --opts is not needed: pass config overrides positionally ({' '.join(args.opts)})",
+              file=sys.stderr)
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """Config named by ``--config`` (else the one stored in ``--checkpoint``, else the default) with
-    ``--opts`` and trailing ``KEY=VALUE`` overrides applied."""
+    """Config named by ``--config`` (else the one stored in ``--checkpoint``, else the default) with the
+    trailing ``KEY=VALUE`` overrides (and those of an old command line's ``--opts``) applied."""
     overrides = list(args.opts) + list(args.overrides)
     if args.config is None and getattr(args, "checkpoint", None) and Path(args.checkpoint).is_file():
         from rhmnet.model_io import CHECKPOINT_FORMAT, read_checkpoint
@@ -97,7 +102,7 @@ def config_label(args: argparse.Namespace) -> str:
 
 
 def checkpoints_to_run(args: argparse.Namespace) -> list[tuple[str, Path, bool]]:
-    """(label, path, required) for each checkpoint: --checkpoint, --ckpt_num, or --start..--end."""
+    """(label, path, required) for each checkpoint: --checkpoint, --ckpt-num, or --start..--end."""
     if args.checkpoint:
         return [(Path(args.checkpoint).name.split(".")[0], Path(args.checkpoint), True)]
     name = config_label(args)

@@ -1,4 +1,4 @@
-"""``eval_davis.py``: DAVIS 2016/2017 inference with the five scribble sets, J&F and speed reports.
+"""``rhmnet-eval-davis`` (``eval_davis.py``): DAVIS 2016/2017 inference with the five scribble sets, J&F and speed.
 
 Layout read (DAVIS 2017 trainval release plus scribbles)::
 
@@ -12,7 +12,7 @@ the sequence is segmented from that frame forwards to the end and, with a fresh 
 0 (the DAVIS interactive protocol); the annotated frame's result comes from the forward pass. Without a
 sidecar (the authors' files) the scribble belongs to frame 0 and its largest value is the background.
 
-Written, per checkpoint and scribble set, under ``--save_path``::
+Written, per checkpoint and scribble set, under ``--save-path``::
 
     <config>_<epoch>_davis<YY>_<set>_<scribbles>/<seq>/<frame>.png      palette PNG predictions
     <config>_<epoch>_davis<YY>_<set>_<scribbles>/global_results-<set>.csv, per-sequence_results-<set>.csv
@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from rhmnet.cli_args import ArgumentParser
 from rhmnet.config import Config
 from rhmnet.data.io import DatasetError, list_files, read_davis_eval_scribble, read_json
 from rhmnet.errors import run_cli
@@ -159,7 +160,7 @@ def initial_labels(
     seq: DavisSequence, scribble_dir: Path | None, with_bg: bool, single_object: bool
 ) -> InitialScribble:
     """The starting label map: the scribble ``<dir>/<seq>.bmp`` (on frame 0, or on the frame its sidecar
-    names), or the first annotation (``--mask_init``)."""
+    names), or the first annotation (``--mask-init``)."""
     frame = 0
     if scribble_dir is None:
         raw = read_labels(seq.annotations[0])
@@ -232,35 +233,35 @@ def segment_from_annotated_frame(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="DAVIS evaluation with scribble initialisation (RHMNet)")
+    parser = ArgumentParser(description="DAVIS evaluation with scribble initialisation (RHMNet)")
     parser.add_argument("--set", type=str, default="val", help="image set (val, train, test-dev)")
     parser.add_argument("--year", type=int, default=17, help="16 (object 1 only) or 17")
     parser.add_argument(
         "--dataset", type=str, default="DAVIS", help="only DAVIS (kept for the authors' command)"
     )
-    parser.add_argument("--davis_root", type=str, default=None, help="default: cfg.DATASETS.DAVIS.PATH")
+    parser.add_argument("--davis-root", type=str, default=None, help="default: cfg.DATASETS.DAVIS.PATH")
     parser.add_argument(
         "--scribbles",
         type=str,
         default=None,
         help="folder with valid_scribbles{g}/<seq>.bmp or <seq>.bmp (default: the DAVIS root)",
     )
-    parser.add_argument("--with_bg", action="store_true", help="use the background scribble")
-    parser.add_argument("--mask_init", action="store_true", help="initialise from the first-frame annotation")
+    parser.add_argument("--with-bg", action="store_true", help="use the background scribble")
+    parser.add_argument("--mask-init", action="store_true", help="initialise from the first-frame annotation")
     parser.add_argument(
-        "--evaluate_only", action="store_true", help="only evaluate --results_path (no model)"
+        "--evaluate-only", action="store_true", help="only evaluate --results-path (no model)"
     )
-    parser.add_argument("--results_path", type=str, default=None, help="results folder for --evaluate_only")
+    parser.add_argument("--results-path", type=str, default=None, help="results folder for --evaluate-only")
     parser.add_argument(
-        "--exclude_void",
+        "--exclude-void",
         action="store_true",
         help="remove void (255) pixels from both masks (the toolkit counts them as background)",
     )
     parser.add_argument("--workers", type=option(int, AT_LEAST_1), default=None,
                         help="evaluation threads (default 1)")
-    parser.add_argument("--no_progress", action="store_true", help="no progress bars")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace the results of an earlier run of the same checkpoints in --save_path (once "
+                        help="replace the results of an earlier run of the same checkpoints in --save-path (once "
                         "this run has succeeded)")
     add_model_arguments(parser)
     return parser
@@ -274,9 +275,9 @@ def _year(value: int) -> int:
 
 
 def evaluate_only(args: argparse.Namespace) -> int:
-    """``--evaluate_only``: evaluate a results folder and write the two CSV files into it."""
+    """``--evaluate-only``: evaluate a results folder and write the two CSV files into it."""
     if not args.results_path or not args.davis_root:
-        raise EvaluationError("--evaluate_only needs --results_path and --davis_root")
+        raise EvaluationError("--evaluate-only needs --results-path and --davis-root")
     sequences = [args.video_name] if args.video_name else None
     result = evaluate_results(
         args.results_path,
@@ -344,7 +345,7 @@ def output_prefix(options: DavisRunOptions, label: str) -> str:
 
 
 def output_items(options: DavisRunOptions, label: str, sets: list[tuple[str, Path | None]]) -> list[str]:
-    """What one checkpoint's run writes into ``--save_path``: a folder per scribble set and two tables."""
+    """What one checkpoint's run writes into ``--save-path``: a folder per scribble set and two tables."""
     prefix = output_prefix(options, label)
     return [*(f"{prefix}_{name}" for name, _ in sets), f"{prefix}_summary.csv", f"{prefix}_speed.csv"]
 
@@ -440,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     options = DavisRunOptions.from_args(args)
     checkpoints = list(available_checkpoints(args))
     items = [item for label, _ in checkpoints for item in output_items(options, label, sets)]
-    check_output(options.save_path, args.overwrite, items, "--save_path")  # before any work
+    check_output(options.save_path, args.overwrite, items, "--save-path")  # before any work
     for label, path in checkpoints:
         print(f"checkpoint: {path}")
         run_checkpoint(options, label, load_checkpoint_model(path, cfg, device), cfg, root, sequences, sets)

@@ -1,4 +1,4 @@
-"""``eval_ytb.py``: YouTube-VOS 2018/2019 inference with scribbles, result PNGs and a submission zip.
+"""``rhmnet-eval-ytb`` (``eval_ytb.py``): YouTube-VOS 2018/2019 inference with scribbles, result PNGs, submission zip.
 
 Layout read (``--set val``; ``--set test`` reads ``test/`` and ``test_init_scr/`` the same way)::
 
@@ -10,7 +10,7 @@ Per video: the listed frames are the union of the objects' frames; the video sta
 frame with the objects whose first frame it is, and every other object joins (``add_objects``) with its
 own scribble on its first frame. ``frame_num`` counts listed frames. With ``--size S`` a frame at least S
 wide is resized to width S, height int(S*h/w) (image bilinear, scribble nearest); predictions go back to
-the original size with nearest-neighbour. Written under ``--save_path``::
+the original size with nearest-neighbour. Written under ``--save-path``::
 
     <config>_<epoch>_<size>/Annotations/<video>/<frame>.png   palette PNG for every listed frame
     <config>_<epoch>_<size>/submission.zip                     Annotations/<video>/<frame>.png
@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from rhmnet.cli_args import ArgumentParser
 from rhmnet.config import Config
 from rhmnet.data.io import read_json, read_ytb_eval_scribble
 from rhmnet.data.youtube import YtbVideo, parse_meta
@@ -198,18 +199,18 @@ def _segment_and_report(options: YtbRunOptions, label: str, model: torch.nn.Modu
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="YouTube-VOS inference with scribbles (RHMNet)")
+    parser = ArgumentParser(description="YouTube-VOS inference with scribbles (RHMNet)")
     parser.add_argument("--set", type=str, default="val", help="val or test")
     parser.add_argument("--dataset", type=str, default="Youtube-VOS", help="kept for the authors' command")
-    parser.add_argument("--ytb_root", type=str, default=None, help="default: cfg.DATASETS.YTB.ROOT")
+    parser.add_argument("--ytb-root", type=str, default=None, help="default: cfg.DATASETS.YTB.ROOT")
     parser.add_argument(
         "--scribbles", type=str, default=None, help="scribble folder (default ROOT/valid_scribbles)"
     )
     parser.add_argument(
         "--size", type=int, default=None, help="resize frames at least this wide to this width"
     )
-    parser.add_argument("--no_zip", action="store_true", help="do not write submission.zip")
-    parser.add_argument("--no_progress", action="store_true", help="no progress bars")
+    parser.add_argument("--no-zip", action="store_true", help="do not write submission.zip")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the PNGs, zip and speed table of an earlier run in the output folder")
     add_model_arguments(parser)

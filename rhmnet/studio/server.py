@@ -22,6 +22,7 @@ from json import JSONDecodeError
 from pathlib import Path
 from typing import Any, Optional
 
+from rhmnet.cli_args import ArgumentParser
 from rhmnet.errors import RHMNetError, run_cli
 from rhmnet.guards import OutputExistsError, check_device, is_inside
 
@@ -145,8 +146,8 @@ def build_app(project: Any, token: str, fps: float = 12.0) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rhmnet-studio",
-                                     description="Scribble studio: segment your own video in the browser (RHMNet)")
+    parser = ArgumentParser(prog="rhmnet-studio",
+                            description="Scribble studio: segment your own video in the browser (RHMNet)")
     parser.add_argument("--frames", required=True, help="a video file or a folder of frames")
     parser.add_argument("--checkpoint", required=True, help="checkpoint (ours, the authors' or the demo's)")
     parser.add_argument("--out", default=None, help="output folder (default: <frames name>_studio here)")

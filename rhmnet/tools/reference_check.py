@@ -22,6 +22,7 @@ from typing import Any, Optional
 
 import torch
 
+from rhmnet.cli_args import ArgumentParser
 from rhmnet.config import TestConfig
 from rhmnet.engine.step import forward_and_losses
 from rhmnet.errors import run_cli
@@ -209,14 +210,18 @@ def check_out_file(out: Path, overwrite: bool, inputs: dict[str, Path]) -> None:
         raise OutputExistsError(f"--out {out} exists; pass --overwrite to replace it, or choose another file")
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True, help="authors' or our checkpoint")
     parser.add_argument("--reference", type=Path, required=True, help="reference_outputs.pt-style file")
     parser.add_argument("--out", type=Path, required=True, help="where to save our outputs")
     parser.add_argument("--config", default="video_training", help="config when the reference names none")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
     check_out_file(args.out, args.overwrite, {"--reference": args.reference, "--checkpoint": args.checkpoint})
     try:
         ours, ref = run(args.checkpoint, args.reference, args.config)

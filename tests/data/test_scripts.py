@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from rhmnet.data.io import read_scribble, write_json
+from rhmnet.dataprep import scribble_synthesis
 from tests.conftest import load_script
 
 
@@ -23,7 +24,7 @@ def test_make_synthetic_dataset_cli(tmp_path: Path) -> None:
 
 
 def test_synthesize_scribbles_cli(synthetic_roots: dict[str, Path], tmp_path: Path) -> None:
-    main = load_script("synthesize_scribbles").main
+    main = scribble_synthesis.main
     out = ["--out", str(tmp_path)]
     davis = [
         "davis",
@@ -91,6 +92,6 @@ def test_convert_davis_interactive_rejects_bad_files(tmp_path: Path, capsys: pyt
 
 def test_synthesize_scribbles_radius_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
-        load_script("synthesize_scribbles").main(["--radius", "5", "1", "davis", "--root", str(tmp_path)])
+        scribble_synthesis.main(["--radius", "5", "1", "davis", "--root", str(tmp_path)])
     assert info.value.code == 2
     assert "--radius MIN MAX needs MIN <= MAX, got 5 1" in capsys.readouterr().err

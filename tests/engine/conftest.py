@@ -58,7 +58,7 @@ def run_script(stage: str, args: list[str], timeout: float = 300, launcher: list
                ) -> subprocess.CompletedProcess:
     """Run a training script (optionally under a launcher) from the repository root; output captured."""
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    command = (launcher or [sys.executable]) + [str(SCRIPTS[stage]), "--no_progress", *args]
+    command = (launcher or [sys.executable]) + [str(SCRIPTS[stage]), "--no-progress", *args]
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 

@@ -1,7 +1,8 @@
 """Trains the tiny config for two iterations on a fixed, balanced data order; run by test_distributed.py
 with and without ``torchrun``.
 
-Usage: python ddp_worker.py SYNTHETIC_ROOT OUT_DIR GLOBAL_BATCH [ACCUMULATE_STEPS]
+Usage, from the repository root: python -m tests.engine.ddp_worker SYNTHETIC_ROOT OUT_DIR GLOBAL_BATCH
+[ACCUMULATE_STEPS]
 (writes OUT_DIR/pretrain_weights_small_synthetic/... and OUT_DIR/first_grads.pt, the gradients the first optimiser
 step applies: from identical weights, so they differ only by float summation order. Later steps start
 from weights that AdamW has already pushed apart where a gradient is zero up to float noise.)
@@ -22,15 +23,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import torch
 
-import torch  # noqa: E402
-
-from rhmnet.data.build import build_train_dataset  # noqa: E402
-from rhmnet.engine import RunOptions, Trainer, init_distributed  # noqa: E402
-from rhmnet.engine.data import EpochSeededDataset, FixedSamples  # noqa: E402
-from rhmnet.engine.distributed import cleanup  # noqa: E402
-from tests.engine.conftest import tiny_config  # noqa: E402
+from rhmnet.data.build import build_train_dataset
+from rhmnet.engine import RunOptions, Trainer, init_distributed
+from rhmnet.engine.data import EpochSeededDataset, FixedSamples
+from rhmnet.engine.distributed import cleanup
+from tests.engine.conftest import tiny_config
 
 ITERATIONS = 2
 

@@ -15,7 +15,7 @@ from rhmnet.engine.cli import parse_args
 from rhmnet.engine.distributed import LaunchError, read_launch_env, resolve_device
 from tests.engine.conftest import REPO, run_script, tiny_overrides
 
-WORKER = Path(__file__).with_name("ddp_worker.py")
+WORKER = "tests.engine.ddp_worker"  # run as a module from the repository root (which holds ``tests``)
 LAUNCH_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE")
 
 
@@ -89,10 +89,10 @@ def test_legacy_launcher_runs_script(synthetic_roots: dict[str, Path], tmp_path:
 
 def _run_worker(root: Path, out: Path, processes: int, accumulate: int | None = None) -> None:
     if processes == 1:
-        command = [sys.executable, str(WORKER)]
+        command = [sys.executable, "-m", WORKER]
     else:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-                   str(processes), str(WORKER)]
+                   str(processes), "-m", WORKER]
     extra = [] if accumulate is None else [str(accumulate)]
     done = subprocess.run(command + [str(root), str(out), "4", *extra], cwd=REPO, capture_output=True,
                           text=True, timeout=300)

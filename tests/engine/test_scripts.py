@@ -24,7 +24,7 @@ def test_pretrain_then_video_scripts(synthetic_roots: dict[str, Path], tmp_path:
     records = [json.loads(line) for line in (pre_dir / "train_log.jsonl").open()]
     assert records and all(r["consistency"] == 0 for r in records)
 
-    video = run_script("video", [*common, "NAME=small_synthetic_video", f"RESUME={pre_ckpt}", "--max_iters", "2"])
+    video = run_script("video", [*common, "NAME=small_synthetic_video", f"RESUME={pre_ckpt}", "--max-iters", "2"])
     assert video.returncode == 0, video.stderr[-3000:]
     assert "initial weights from" in video.stderr
     video_dir = tmp_path / "pretrain_weights_small_synthetic_video"

@@ -14,7 +14,7 @@ import torch
 import rhmnet
 from rhmnet.config import load_config
 from rhmnet.data.io import write_palette_png, write_scribble
-from tests.conftest import SHARED, TINY_OVERRIDES, load_script
+from tests.conftest import SHARED, TINY_OVERRIDES
 
 H, W = 60, 90  # synthetic DAVIS frame size (not a multiple of 16: exercises padding)
 
@@ -26,8 +26,10 @@ def _one_thread(one_torch_thread):
 
 @pytest.fixture(scope="session")
 def official() -> ModuleType:
-    """scripts/_official_davis_metrics.py: the official toolkit's algorithm, written out step by step."""
-    return load_script("_official_davis_metrics")
+    """rhmnet/tools/official_davis_metrics.py: the official toolkit's algorithm, written out step by step."""
+    from rhmnet.tools import official_davis_metrics
+
+    return official_davis_metrics
 
 
 @pytest.fixture(scope="session")

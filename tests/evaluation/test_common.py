@@ -1,4 +1,4 @@
-"""The evaluation runners' model options reach the runtime: --no_tf32, --precision, --compile, --threads."""
+"""The evaluation runners' model options reach the runtime: --no-tf32, --precision, --compile, --threads."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def test_no_tf32_turns_tf32_off(restore_tf32: None) -> None:
     parser = argparse.ArgumentParser()
     add_model_arguments(parser)
     assert parser.parse_args([]).tf32 is True
-    args = parser.parse_args(["--no_tf32", "--device", "cpu"])
+    args = parser.parse_args(["--no-tf32", "--device", "cpu"])
     torch.backends.cudnn.allow_tf32 = True
     torch.backends.cuda.matmul.allow_tf32 = True
     assert select_device(args.device, args.gpu, args.tf32) == torch.device("cpu")

@@ -34,8 +34,8 @@ def sample_results(davis_sample: Path, tmp_path: Path) -> Path:
 def test_evaluate_only_matches_official_and_writes_csvs(
     davis_sample: Path, sample_results: Path, official: ModuleType
 ) -> None:
-    argv = ["--evaluate_only", "--results_path", str(sample_results), "--davis_root", str(davis_sample)]
-    assert main([*argv, "--year", "17", "--set", "val", "--no_progress"]) == 0
+    argv = ["--evaluate-only", "--results-path", str(sample_results), "--davis-root", str(davis_sample)]
+    assert main([*argv, "--year", "17", "--set", "val", "--no-progress"]) == 0
     ref = official.evaluate(str(davis_sample), str(sample_results))
     global_csv = (sample_results / "global_results-val.csv").read_text().splitlines()
     assert global_csv[0] == "J&F-Mean,J-Mean,J-Recall,J-Decay,F-Mean,F-Recall,F-Decay"
@@ -79,7 +79,7 @@ def test_fewer_objects_in_results_count_as_empty(davis_root: Path, tmp_path: Pat
 def test_missing_sequence(davis_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     res = make_results(davis_root, tmp_path / "res", ["alpha", "beta"])
     (davis_root / "ImageSets" / "2017" / "val.txt").write_text("alpha\nbeta\ngamma\n")
-    argv = ["--evaluate_only", "--results_path", str(res), "--davis_root", str(davis_root), "--no_progress"]
+    argv = ["--evaluate-only", "--results-path", str(res), "--davis-root", str(davis_root), "--no-progress"]
     assert cli(argv) == 2
     err = capsys.readouterr().err
     assert "missing sequence 'gamma'" in err and str(davis_root / "Annotations" / "480p" / "gamma") in err

@@ -124,7 +124,7 @@ def test_eval_davis_end_to_end_with_interactive_scribble(
 ) -> None:
     out = tmp_path / "out"
     argv = davis_args(davis_root, tiny_checkpoint, out, "--year", "17", "--scribbles", str(converted.parent),
-                      "--video_name", "alpha")
+                      "--video-name", "alpha")
     assert davis.cli(argv) == 0
     folder = out / "video_training_3_davis17_val_g0" / "alpha"
     assert sorted(p.name for p in folder.glob("*.png")) == [f"{t:05d}.png" for t in range(6)]

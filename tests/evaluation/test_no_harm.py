@@ -26,6 +26,7 @@ from PIL import Image
 
 import rhmnet.segment as segment
 from rhmnet.config import ConfigError, load_config
+from rhmnet.dataprep import scribble_synthesis
 from rhmnet.errors import run_cli
 from rhmnet.evaluation import davis, youtube
 from rhmnet.guards import OutputExistsError, StagedOutput, read_name_list, replaced_on_success
@@ -37,14 +38,14 @@ def _segment(davis_root: Path, checkpoint: Path, out: Path, *extra: str, scribbl
              frames: Path | None = None) -> list[str]:
     frames = frames or davis_root / "JPEGImages" / "480p" / "alpha"
     scribble = scribble or davis_root / "valid_scribbles0" / "alpha.bmp"
-    return ["--frames", str(frames), "--scribble", str(scribble), "--bg_value", "3", "--out", str(out),
+    return ["--frames", str(frames), "--scribble", str(scribble), "--bg-value", "3", "--out", str(out),
             "--overlay", "none", "--checkpoint", str(checkpoint), "--config", "video_training", "--device", "cpu",
             *TINY_OVERRIDES, *extra]  # fmt: skip
 
 
 def _eval_davis(root: Path, checkpoint: Path, save: Path, *extra: str) -> list[str]:
-    return ["--davis_root", str(root), "--mask_init", "--checkpoint", str(checkpoint), "--config", "video_training",
-            "--device", "cpu", "--no_progress", "--save_path", str(save), *TINY_OVERRIDES, *extra]  # fmt: skip
+    return ["--davis-root", str(root), "--mask-init", "--checkpoint", str(checkpoint), "--config", "video_training",
+            "--device", "cpu", "--no-progress", "--save-path", str(save), *TINY_OVERRIDES, *extra]  # fmt: skip
 
 
 def _usage_error(main, argv: list[str]) -> int:
@@ -77,7 +78,7 @@ def test_davis_image_set_names_cannot_leave_the_output_folder(davis_root, tiny_c
 
 
 def test_synthesize_scribbles_refuses_escaping_names(davis_root, tmp_path, capsys):
-    cli = load_script("synthesize_scribbles").cli
+    cli = scribble_synthesis.cli
     (davis_root / "ImageSets" / "2017" / "val.txt").write_text("alpha\n../../X\n")
     out = tmp_path / "scribbles"
     assert cli(["--quiet", "davis", "--root", str(davis_root), "--out", str(out)]) == 2
@@ -104,7 +105,7 @@ def test_synthesize_scribbles_checks_meta_json(ytb_root, tmp_path, capsys, objec
     label[10:40, 10:40] = 1
     Image.fromarray(label, mode="P").save(ytb_root / "valid" / "Annotations" / "vid1" / "00000.png")
     (ytb_root / "valid" / "meta.json").write_text(json.dumps({"videos": {"vid1": {"objects": objects}}}))
-    cli = load_script("synthesize_scribbles").cli
+    cli = scribble_synthesis.cli
     assert cli(["--quiet", "youtube", "--root", str(ytb_root), "--out", str(tmp_path / "o"), "--splits", "valid"]) == 2
     err = capsys.readouterr().err
     assert "meta.json" in err and message in err
@@ -185,13 +186,13 @@ def test_replaced_on_success_restores_a_failed_run(tmp_path):
 def test_eval_davis_refuses_an_earlier_run_and_replaces_it_after_success(davis_root, tiny_checkpoint, tmp_path,
                                                                           capsys):
     save = tmp_path / "results"
-    assert davis.cli(_eval_davis(davis_root, tiny_checkpoint, save, "--video_name", "alpha")) == 0
+    assert davis.cli(_eval_davis(davis_root, tiny_checkpoint, save, "--video-name", "alpha")) == 0
     (folder,) = [p for p in save.iterdir() if p.is_dir()]
     stale = folder / "alpha" / "stale.png"
     stale.write_bytes(b"earlier")
-    assert davis.cli(_eval_davis(davis_root, tiny_checkpoint, save, "--video_name", "alpha")) == 2
+    assert davis.cli(_eval_davis(davis_root, tiny_checkpoint, save, "--video-name", "alpha")) == 2
     assert "already holds results" in capsys.readouterr().err and stale.exists()
-    assert davis.cli(_eval_davis(davis_root, tiny_checkpoint, save, "--video_name", "alpha", "--overwrite")) == 0
+    assert davis.cli(_eval_davis(davis_root, tiny_checkpoint, save, "--video-name", "alpha", "--overwrite")) == 0
     assert not stale.exists() and len(list((folder / "alpha").glob("*.png"))) == 6
     assert not [p for p in save.iterdir() if p.name.startswith(".")]
 
@@ -211,7 +212,7 @@ def test_reference_check_out_is_never_an_input(tmp_path, capsys):
 
 
 def test_synthesize_scribbles_never_rewrites_scribbles_silently(davis_root, tmp_path, capsys):
-    cli = load_script("synthesize_scribbles").cli
+    cli = scribble_synthesis.cli
     before = _snapshot(davis_root)
     argv = ["--quiet", "davis", "--root", str(davis_root), "--groups", "2"]
     assert cli(argv) == 2
@@ -307,7 +308,7 @@ def test_truncated_video_is_an_error_naming_both_counts(davis_root, tiny_checkpo
     err = capsys.readouterr().err
     assert "header lists 20 frames but only" in err and "could be decoded" in err
     assert not out.exists()
-    assert segment.cli(_segment(davis_root, tiny_checkpoint, out, "--max_frames", "3", frames=cut)) == 0
+    assert segment.cli(_segment(davis_root, tiny_checkpoint, out, "--max-frames", "3", frames=cut)) == 0
 
 
 def test_jpeg_scribble_is_refused(davis_root, tiny_checkpoint, tmp_path, capsys):
@@ -369,13 +370,13 @@ def test_options_are_checked_at_parsing(davis_root, ytb_root, tiny_checkpoint, t
     from rhmnet import demo
     from rhmnet.engine.cli import parse_args
 
-    shared = ["--checkpoint_dir", str(tmp_path)]
+    shared = ["--checkpoint-dir", str(tmp_path)]
     cases = [
-        (davis.main, ["--davis_root", str(davis_root), "--start", "5", "--end", "2", *shared],
+        (davis.main, ["--davis-root", str(davis_root), "--start", "5", "--end", "2", *shared],
          "--end 2 is before --start 5"),
-        (youtube.main, ["--ytb_root", str(ytb_root), "--start", "5", "--end", "2", *shared],
+        (youtube.main, ["--ytb-root", str(ytb_root), "--start", "5", "--end", "2", *shared],
          "--end 2 is before --start 5"),
-        (davis.main, ["--davis_root", str(davis_root), "--workers", "0"],
+        (davis.main, ["--davis-root", str(davis_root), "--workers", "0"],
          "argument --workers: must be in [1, inf)"),
         (load_script("convert_davis_interactive").main, [str(tmp_path), "--out", str(tmp_path / "o"), "--size", "4",
                                                         "4", "--thickness", "-4"], "argument --thickness: must be in"),
@@ -384,10 +385,10 @@ def test_options_are_checked_at_parsing(davis_root, ytb_root, tiny_checkpoint, t
         (demo.main, ["--out", str(tmp_path / "d"), "--iters", "0"], "argument --iters: must be in [1, inf), got 0"),
         (demo.main, ["--out", str(tmp_path / "d"), "--iters", "-2"], "argument --iters: must be in [1, inf)"),
         (lambda argv: parse_args("video", "small_synthetic", argv), ["--max_iters", "0"],
-         "argument --max_iters/--max-iters"),
+         "argument --max-iters: must be in [1"),
         (lambda argv: parse_args("video", "small_synthetic", argv), ["--save_every", "-1"],
-         "argument --save_every/--save-every"),
-        (load_script("synthesize_scribbles").main, ["--min-area", "-1", "davis", "--root", str(davis_root)],
+         "argument --save-every: must be"),
+        (scribble_synthesis.main, ["--min-area", "-1", "davis", "--root", str(davis_root)],
          "argument --min-area: must be in [0, inf)"),
     ]
     for main, argv, message in cases:

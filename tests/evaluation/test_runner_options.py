@@ -16,8 +16,8 @@ from tests.evaluation.conftest import TINY_OVERRIDES
 
 
 def test_davis_options_from_the_command_line() -> None:
-    args = build_parser().parse_args(["--year", "2016", "--set", "train", "--save_path", "out", "--no_progress",
-                                      "--config", "configs/small_synthetic.yaml", "--with_bg"])
+    args = build_parser().parse_args(["--year", "2016", "--set", "train", "--save-path", "out", "--no-progress",
+                                      "--config", "configs/small_synthetic.yaml", "--with-bg"])
     assert DavisRunOptions.from_args(args) == DavisRunOptions(
         save_path=Path("out"), config_name="small_synthetic", year=16, image_set="train", with_bg=True, progress=False)
 

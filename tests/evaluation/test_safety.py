@@ -23,7 +23,7 @@ from tests.evaluation.test_eval_model import TINY_OVERRIDES, davis_args
 def _segment_args(davis_root: Path, checkpoint: Path, out: Path, *extra: str, frames: Path | None = None) -> list[str]:
     frames = frames or davis_root / "JPEGImages" / "480p" / "alpha"
     return ["--frames", str(frames), "--scribble", str(davis_root / "valid_scribbles0" / "alpha.bmp"),
-            "--bg_value", "3", "--out", str(out), "--overlay", "none", "--checkpoint", str(checkpoint),
+            "--bg-value", "3", "--out", str(out), "--overlay", "none", "--checkpoint", str(checkpoint),
             "--config", "video_training", "--device", "cpu", *TINY_OVERRIDES, *extra]  # fmt: skip
 
 
@@ -62,15 +62,15 @@ def test_segment_duplicate_frame_names(davis_root, tiny_checkpoint, tmp_path, ca
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--max_frames", "0"], "argument --max_frames: must be in [1, inf), got 0"),
-        (["--max_frames", "-1"], "argument --max_frames: must be in [1, inf), got -1"),
+        (["--max-frames", "0"], "argument --max-frames: must be in [1, inf), got 0"),
+        (["--max-frames", "-1"], "argument --max-frames: must be in [1, inf), got -1"),
         (["--fps", "0"], "argument --fps: must be in [0.01, 1000], got 0.0"),
         (["--fps", "inf"], "argument --fps: must be in [0.01, 1000], got inf"),  # hung in the video writer
         (["--fps", "nan"], "argument --fps: must be in [0.01, 1000], got nan"),
         (["--fps", "1e-9"], "argument --fps: must be in [0.01, 1000], got 1e-09"),  # traceback before
         (["--threads", "0"], "argument --threads: must be in [1, inf), got 0"),  # exit 134 before
-        (["--bg_value", "-1"], "argument --bg_value: must be in [1, 255], got -1"),  # accepted silently before
-        (["--bg_value", "300"], "argument --bg_value: must be in [1, 255], got 300"),
+        (["--bg-value", "-1"], "argument --bg-value: must be in [1, 255], got -1"),  # accepted silently before
+        (["--bg-value", "300"], "argument --bg-value: must be in [1, 255], got 300"),
     ],
 )
 def test_segment_bad_arguments_are_usage_errors(davis_root, tiny_checkpoint, tmp_path, capsys, extra, message):
@@ -141,8 +141,8 @@ def test_non_finite_checkpoint_stops_evaluation(davis_root, tiny_checkpoint, tmp
 
 
 def _ytb_args(root: Path, checkpoint: Path, out: Path, *extra: str) -> list[str]:
-    return ["--set", "val", "--checkpoint", str(checkpoint), "--ytb_root", str(root), "--device", "cpu",
-            "--save_path", str(out), "--no_progress", *TINY_OVERRIDES, *extra]  # fmt: skip
+    return ["--set", "val", "--checkpoint", str(checkpoint), "--ytb-root", str(root), "--device", "cpu",
+            "--save-path", str(out), "--no-progress", *TINY_OVERRIDES, *extra]  # fmt: skip
 
 
 @pytest.mark.parametrize("video_name", ["ABSOLUTE", "../escape", "a/b", ".."])
@@ -180,7 +180,7 @@ def test_ytb_malformed_meta(videos, message):
 
 def test_ytb_refuses_an_earlier_run(ytb_root, tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "o"
-    assert youtube.cli(_ytb_args(ytb_root, tiny_checkpoint, out, "--no_zip")) == 0
+    assert youtube.cli(_ytb_args(ytb_root, tiny_checkpoint, out, "--no-zip")) == 0
     folder = next(out.iterdir())
     stale = folder / "Annotations" / "old_video" / "00000.png"
     stale.parent.mkdir()
