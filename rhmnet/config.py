@@ -104,6 +104,9 @@ class ModelConfig:
     OBJECT_THRESHOLD: float = 0.95
     DETACH_INTER_FRAME: bool = False
     USE_HR_LEVEL_EMBEDDING: bool = True
+    # label readout (not in the paper): memory values carry each cell's own / other labels and every decoder
+    # layer's cross-attention adds a learned projection of the share it read as "this object" (docs/generalisation.md)
+    LABEL_READOUT: bool = False
     # rows, cols of the position table; None: from the checkpoint being loaded, else CROP_SIZE / TOTAL_STRIDE.
     # A built model stores the resolved size in its config (and so in its checkpoints).
     POS_TABLE_SIZE: Optional[list[int]] = None

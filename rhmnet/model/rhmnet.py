@@ -17,7 +17,7 @@ from rhmnet.model.embeddings import LevelEmbeddings, PositionEmbedding
 from rhmnet.model.heads import adapt_heads, mask_head, reliable_region_head, soft_aggregate, soft_aggregate_used
 from rhmnet.model.matching import DecoderLayer
 from rhmnet.model.memory import MemoryBank, MemoryEntry
-from rhmnet.model.memory_encoder import attach, block_average, one_hot, similarity_labels
+from rhmnet.model.memory_encoder import attach, block_average, label_channels, one_hot, similarity_labels
 
 INITIAL_LEVEL, RELIABLE_LEVEL = 0, 1
 
@@ -124,6 +124,7 @@ class RHMNet(nn.Module):
         self.detach_inter_frame = m.DETACH_INTER_FRAME
         self.bg_prototype = m.BG_PROTOTYPE
         self.scribble_for_masks = m.TRANSFORMER.USING_SCRIBBLE_MEM_FOR_MASK
+        self.label_readout = m.LABEL_READOUT
         if m.ATTACH.LOCAL_SIMILARITY:
             raise NotImplementedError("MODEL.ATTACH.LOCAL_SIMILARITY is not used by the paper's experiments")
 
@@ -138,7 +139,7 @@ class RHMNet(nn.Module):
         self.level_embedding = LevelEmbeddings(levels, m.HIDDEN_DIM)
         t = m.TRANSFORMER
         self.decoder = nn.ModuleList(
-            DecoderLayer(m.HIDDEN_DIM, t.NHEAD, t.DIM_FEEDFORWARD, t.DROPOUT, t.ACTIVATION)
+            DecoderLayer(m.HIDDEN_DIM, t.NHEAD, t.DIM_FEEDFORWARD, t.DROPOUT, t.ACTIVATION, m.LABEL_READOUT)
             for _ in range(m.REFINE_LAYERS + 1)
         )
         self.reliable_head = reliable_region_head(m.HIDDEN_DIM, m.HIDDEN_DIM, dims)
@@ -207,7 +208,12 @@ class RHMNet(nn.Module):
             labels = block_average(scribble.to(feats.feat.dtype), self.stride)
         e_obj, e_bg = self.level_embedding.level(INITIAL_LEVEL)
         bg = e_bg if (with_background and self.bg_prototype) else None
-        return [MemoryEntry(attach(c, labels, num_objects, e_obj, bg)) for c in candidates]
+        readout = self._readout_labels(labels, num_objects)
+        return [MemoryEntry(attach(c, labels, num_objects, e_obj, bg), readout) for c in candidates]
+
+    def _readout_labels(self, labels: torch.Tensor, num_objects: int) -> Optional[torch.Tensor]:
+        """The label channels a memory entry carries for the label readout (None when it is off)."""
+        return label_channels(labels, num_objects) if self.label_readout else None
 
     def _map(self, tokens: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return tokens.transpose(1, 2).reshape(tokens.shape[0], -1, *size)
@@ -239,8 +245,8 @@ class RHMNet(nn.Module):
         fg = torch.sigmoid(reliable_logit).view(batch, num_objects, *reliable_logit.shape[-2:])
         fg = fg * valid[..., None, None]
         reliable_prob, reliable_unused = self._aggregate(fg, used_channels_only)
-        reliable_entry = MemoryEntry(
-            self._attach_prediction(candidate0, reliable_prob, self.refine_threshold[0], size, RELIABLE_LEVEL, False)
+        reliable_entry = self._attach_prediction(
+            candidate0, reliable_prob, self.refine_threshold[0], size, RELIABLE_LEVEL, False
         )
 
         temporary = reliable_entry
@@ -261,7 +267,7 @@ class RHMNet(nn.Module):
             mask_logits.append(logit)
             if level + 1 < len(self.decoder):  # the next mask layer reads this layer's temporary entry
                 threshold = self.refine_threshold[level]
-                temporary = MemoryEntry(self._attach_prediction(x_pos, prob, threshold, size, level + 1, True))
+                temporary = self._attach_prediction(x_pos, prob, threshold, size, level + 1, True)
         if used_channels_only:
             return FrameOutput(mask_probs, [], reliable_prob, reliable_logit, reliable_entry, candidates,
                                mask_logits, reliable_unused)
@@ -275,7 +281,7 @@ class RHMNet(nn.Module):
         size: tuple[int, int],
         level: int,
         with_bg: bool,
-    ) -> torch.Tensor:
+    ) -> MemoryEntry:
         """Attach a prediction, thresholded at its own resolution then block-averaged, to a candidate."""
         return self._attach_labels(candidate, self._prediction_labels(prob, threshold, size), level, with_bg)
 
@@ -286,11 +292,12 @@ class RHMNet(nn.Module):
             prob = prob * (prob > threshold).to(prob.dtype)
         return block_average(prob, prob.shape[-1] // size[1])
 
-    def _attach_labels(self, candidate: torch.Tensor, labels: torch.Tensor, level: int, with_bg: bool) -> torch.Tensor:
-        """Attach token-grid labels ``[B, K, h, w]`` to a candidate with the embeddings of ``level``."""
+    def _attach_labels(self, candidate: torch.Tensor, labels: torch.Tensor, level: int, with_bg: bool) -> MemoryEntry:
+        """The entry of token-grid labels ``[B, K, h, w]`` attached to a candidate with the embeddings of ``level``."""
         e_obj, e_bg = self.level_embedding.level(level)
         num_objects = candidate.shape[0] // labels.shape[0]
-        return attach(candidate, labels, num_objects, e_obj, e_bg if with_bg else None)
+        tokens = attach(candidate, labels, num_objects, e_obj, e_bg if with_bg else None)
+        return MemoryEntry(tokens, self._readout_labels(labels, num_objects))
 
     def mask_entries(
         self, out: FrameOutput, size: tuple[int, int], threshold: float, level_offset: int
@@ -307,7 +314,7 @@ class RHMNet(nn.Module):
         entries = []
         for index, candidate in enumerate(out.mask_candidates):
             level = index + level_offset
-            entries.append(MemoryEntry(self._attach_labels(candidate, labels, level, True)))
+            entries.append(self._attach_labels(candidate, labels, level, True))
         return entries
 
     # -- training forward ------------------------------------------------------------------------------
