@@ -104,9 +104,11 @@ class ModelConfig:
     OBJECT_THRESHOLD: float = 0.95
     DETACH_INTER_FRAME: bool = False
     USE_HR_LEVEL_EMBEDDING: bool = True
-    # label readout (not in the paper): memory values carry each cell's own / other labels and every decoder
-    # layer's cross-attention adds a learned projection of the share it read as "this object" (docs/generalisation.md)
-    LABEL_READOUT: bool = False
+    # label readout (not in the paper), none | attention | features: every decoder layer adds a learned projection
+    # of the share of "this object" among the labels read from memory; attention: memory values carry each cell's
+    # own / other labels, read with the cross-attention's weights; features: a kNN vote of the annotated frames'
+    # scribbled cells on fixed backbone features, also added to the heads' logits (docs/generalisation.md)
+    LABEL_READOUT: str = "none"
     # rows, cols of the position table; None: from the checkpoint being loaded, else CROP_SIZE / TOTAL_STRIDE.
     # A built model stores the resolved size in its config (and so in its checkpoints).
     POS_TABLE_SIZE: Optional[list[int]] = None
@@ -430,6 +432,10 @@ def check_supported(cfg: Config) -> None:
             )
     if cfg.TRAIN.LR_SCHEDULE not in ("auto", "poly", "step"):
         raise ConfigError(f"config key TRAIN.LR_SCHEDULE: {cfg.TRAIN.LR_SCHEDULE!r} is not one of auto, poly, step")
+    if cfg.MODEL.LABEL_READOUT not in ("none", "attention", "features"):
+        raise ConfigError(
+            f"config key MODEL.LABEL_READOUT: {cfg.MODEL.LABEL_READOUT!r} is not one of none, attention, features"
+        )
 
 
 def load_config(name_or_path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

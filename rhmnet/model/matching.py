@@ -142,15 +142,19 @@ class DecoderLayer(nn.Module):
         x_pos: torch.Tensor,
         kv: tuple[torch.Tensor, torch.Tensor],
         query_heads: Optional[torch.Tensor] = None,
+        readout: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """``x <- LN2((x+pos) + CrossAttn(q=x+pos, k=v=M)); x <- LN3(x + FFN(x))``.
 
         ``query_heads`` may carry an already projected (e.g. object-shared, expanded) query. With the label
-        readout ``kv`` are label-extended and ``LN2`` also gets ``label_proj([vote, mass])``.
+        readout ``LN2`` also gets ``label_proj([vote, mass])``: ``readout`` ``[N, L, 2]`` where given (the
+        feature readout), else read from label-extended ``kv`` by the cross-attention's own weights.
         """
         q = self.cross_attn.project_query(x_pos) if query_heads is None else query_heads
         if self.label_proj is None:
             x = self.norm2(x_pos + self.dropout2(self.cross_attn.attend(q, *kv)))
+        elif readout is not None:
+            x = self.norm2(x_pos + self.dropout2(self.cross_attn.attend(q, *kv)) + self.label_proj(readout))
         else:
             if kv[1].shape[-1] != q.shape[-1] + LABEL_CHANNELS:
                 raise ValueError("the label readout needs memory entries that carry label channels")

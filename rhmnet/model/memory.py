@@ -9,6 +9,7 @@ from typing import Optional
 import torch
 
 from rhmnet.config import TestConfig
+from rhmnet.model.feature_readout import LabelledCells
 from rhmnet.model.matching import Attention
 
 
@@ -19,11 +20,13 @@ class MemoryEntry:
     (A reliable-region entry is read by the mask layer as the current frame's temporary entry and later,
     once stored, by the reliable-region layer: each layer's projection is cached separately.)
     ``labels`` ``[B*num_objects, HW, 2]`` (own object, others and background; ``MODEL.LABEL_READOUT`` only)
-    extend the projected values, see :meth:`Attention.project_key_value`.
+    extend the projected values, see :meth:`Attention.project_key_value`. ``cells`` (initial-scribble
+    entries, ``MODEL.LABEL_READOUT: features`` only): the annotated frame's labelled cells.
     """
 
     tokens: torch.Tensor
     labels: Optional[torch.Tensor] = None
+    cells: Optional[LabelledCells] = None
     _kv: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, repr=False)
 
     def key_value(self, attention: Attention) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,6 +42,8 @@ class MemoryEntry:
         self.tokens = self.tokens.index_copy(0, index, other.tokens.index_select(0, index))
         if self.labels is not None and other.labels is not None:
             self.labels = self.labels.index_copy(0, index, other.labels.index_select(0, index))
+        if self.cells is not None and other.cells is not None:  # the new frame's cells join the old ones
+            self.cells = self.cells.join(other.cells)
         self._kv.clear()
 
 
@@ -87,6 +92,16 @@ class MemoryBank:
         if last is not None:
             out.append(last)
         return out
+
+    def labelled_cells(self) -> Optional[LabelledCells]:
+        """The labelled cells of every annotated frame (the feature readout's memory), None without them."""
+        found = [e[0].cells for e in (self.initial, *self.other_scribbles) if e[0].cells is not None]
+        if not found:
+            return None
+        cells = found[0]
+        for more in found[1:]:
+            cells = cells.join(more)
+        return cells
 
     def key_value(
         self, level: int, attention: Attention, temporary: Optional[MemoryEntry] = None

@@ -14,12 +14,16 @@ from rhmnet.config import Config, ConfigError
 from rhmnet.labels import MAX_OBJECTS
 from rhmnet.model.backbone import build_backbone, conv_module
 from rhmnet.model.embeddings import LevelEmbeddings, PositionEmbedding
+from rhmnet.model.feature_readout import labelled_cells, read
 from rhmnet.model.heads import adapt_heads, mask_head, reliable_region_head, soft_aggregate, soft_aggregate_used
 from rhmnet.model.matching import DecoderLayer
 from rhmnet.model.memory import MemoryBank, MemoryEntry
 from rhmnet.model.memory_encoder import attach, block_average, label_channels, one_hot, similarity_labels
 
 INITIAL_LEVEL, RELIABLE_LEVEL = 0, 1
+# feature readout: initial weight of the centred vote ``2 * vote - 1`` added to each head's foreground logit,
+# so that the kNN vote tells objects apart from the first training step (learned per head from there)
+READOUT_GAIN = 3.0
 
 
 @dataclass
@@ -124,7 +128,7 @@ class RHMNet(nn.Module):
         self.detach_inter_frame = m.DETACH_INTER_FRAME
         self.bg_prototype = m.BG_PROTOTYPE
         self.scribble_for_masks = m.TRANSFORMER.USING_SCRIBBLE_MEM_FOR_MASK
-        self.label_readout = m.LABEL_READOUT
+        self.label_readout = m.LABEL_READOUT  # none | attention | features
         if m.ATTACH.LOCAL_SIMILARITY:
             raise NotImplementedError("MODEL.ATTACH.LOCAL_SIMILARITY is not used by the paper's experiments")
 
@@ -139,7 +143,7 @@ class RHMNet(nn.Module):
         self.level_embedding = LevelEmbeddings(levels, m.HIDDEN_DIM)
         t = m.TRANSFORMER
         self.decoder = nn.ModuleList(
-            DecoderLayer(m.HIDDEN_DIM, t.NHEAD, t.DIM_FEEDFORWARD, t.DROPOUT, t.ACTIVATION, m.LABEL_READOUT)
+            DecoderLayer(m.HIDDEN_DIM, t.NHEAD, t.DIM_FEEDFORWARD, t.DROPOUT, t.ACTIVATION, m.LABEL_READOUT != "none")
             for _ in range(m.REFINE_LAYERS + 1)
         )
         self.reliable_head = reliable_region_head(m.HIDDEN_DIM, m.HIDDEN_DIM, dims)
@@ -147,6 +151,10 @@ class RHMNet(nn.Module):
         self.mask_heads = nn.ModuleList(
             mask_head(m.HIDDEN_DIM, m.HIDDEN_DIM, dims, m.DECODER.OUT_DIM) for _ in range(num_mask_heads)
         )
+        # feature readout: per head (reliable region, then the mask heads) the weight of the vote in its logit
+        self.readout_gain: Optional[nn.Parameter] = None
+        if m.LABEL_READOUT == "features":
+            self.readout_gain = nn.Parameter(torch.full((1 + num_mask_heads,), READOUT_GAIN))
 
     # -- inference preparation ------------------------------------------------------------------------
     def prepare_for_inference(self) -> RHMNet:
@@ -209,11 +217,32 @@ class RHMNet(nn.Module):
         e_obj, e_bg = self.level_embedding.level(INITIAL_LEVEL)
         bg = e_bg if (with_background and self.bg_prototype) else None
         readout = self._readout_labels(labels, num_objects)
-        return [MemoryEntry(attach(c, labels, num_objects, e_obj, bg), readout) for c in candidates]
+        cells = labelled_cells(feats.backbone, scribble) if self.label_readout == "features" else None
+        return [MemoryEntry(attach(c, labels, num_objects, e_obj, bg), readout, cells) for c in candidates]
 
     def _readout_labels(self, labels: torch.Tensor, num_objects: int) -> Optional[torch.Tensor]:
-        """The label channels a memory entry carries for the label readout (None when it is off)."""
-        return label_channels(labels, num_objects) if self.label_readout else None
+        """The label channels a memory entry carries for the attention readout (None otherwise)."""
+        return label_channels(labels, num_objects) if self.label_readout == "attention" else None
+
+    def _feature_readout(
+        self, feats: FrameFeatures, bank: MemoryBank, num_objects: int
+    ) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """The feature readout of a frame (None, None when off): per object ``[vote, mass]`` at stride 8
+        ``[B*num_objects, 2, h8, w8]`` and pooled to tokens ``[B*num_objects, hw, 2]``."""
+        cells = bank.labelled_cells() if self.label_readout == "features" else None
+        if cells is None:
+            return None, None
+        fine = read(cells, feats.backbone, num_objects).to(feats.tokens.dtype)
+        tokens = F.adaptive_avg_pool2d(fine, feats.size).flatten(2).transpose(1, 2)
+        return fine, tokens
+
+    def _add_vote(self, logit: torch.Tensor, fine: Optional[torch.Tensor], head: int) -> torch.Tensor:
+        """A head's logits ``[N, C, H/4, W/4]`` with ``gain * (2 * vote - 1)`` added to the foreground channel."""
+        if fine is None or self.readout_gain is None:
+            return logit
+        vote = F.interpolate(fine[:, :1], size=logit.shape[-2:], mode="bilinear", align_corners=False)
+        bias = self.readout_gain[head] * (2 * vote - 1)
+        return torch.cat([logit[:, :1] + bias, logit[:, 1:]], dim=1)
 
     def _map(self, tokens: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return tokens.transpose(1, 2).reshape(tokens.shape[0], -1, *size)
@@ -239,9 +268,10 @@ class RHMNet(nn.Module):
         x_pos = x + pos
         query = layer0.cross_attn.project_query(x_pos).repeat_interleave(num_objects, 0)
         candidate0 = x_pos.repeat_interleave(num_objects, 0)
-        x = layer0.cross_block(candidate0, bank.key_value(0, layer0.cross_attn), query)
+        fine, readout = self._feature_readout(feats, bank, num_objects)
+        x = layer0.cross_block(candidate0, bank.key_value(0, layer0.cross_attn), query, readout)
 
-        reliable_logit = self.reliable_head(self._map(x, size), feats.reliable_adapted)
+        reliable_logit = self._add_vote(self.reliable_head(self._map(x, size), feats.reliable_adapted), fine, 0)
         fg = torch.sigmoid(reliable_logit).view(batch, num_objects, *reliable_logit.shape[-2:])
         fg = fg * valid[..., None, None]
         reliable_prob, reliable_unused = self._aggregate(fg, used_channels_only)
@@ -256,9 +286,10 @@ class RHMNet(nn.Module):
             x = layer.self_block(x, pos)
             x_pos = x + pos
             candidates.append(x_pos)
-            x = layer.cross_block(x_pos, bank.key_value(level, layer.cross_attn, temporary))
+            x = layer.cross_block(x_pos, bank.key_value(level, layer.cross_attn, temporary), readout=readout)
             head = self._mask_head_index(index)
             logits = self.mask_heads[head](self._map(x, size), feats.mask_adapted[head])
+            logits = self._add_vote(logits, fine, 1 + head)
             fg = foreground_probability(logits)
             fg = fg.view(batch, num_objects, *fg.shape[-2:])
             fg = fg * valid[..., None, None]

@@ -1,5 +1,6 @@
-"""The label readout (``MODEL.LABEL_READOUT``): memory values carry own / other labels, the cross-attention
-reads them with its own weights, and a zero-initialised projection adds ``[vote, mass]`` to each layer."""
+"""The label readout (``MODEL.LABEL_READOUT``): attention (memory values carry own / other labels, the
+cross-attention reads them with its own weights) and features (a kNN vote of the scribbled cells on fixed
+backbone features); both add a zero-initialised projection of ``[vote, mass]`` to each layer."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import torch
 import rhmnet
 from rhmnet.config import ConfigError, load_config
 from rhmnet.inference import VideoSegmenter
+from rhmnet.model.feature_readout import labelled_cells, read, readout_keys
 from rhmnet.model.matching import VOTE_EPS, Attention, DecoderLayer, label_votes
 from rhmnet.model.memory_encoder import label_channels
 from tests.conftest import TINY_OVERRIDES
 from tests.model.test_inference import _video
 
 
-def _model(readout: bool, seed: int = 0) -> rhmnet.RHMNet:
+def _model(readout: str, seed: int = 0) -> rhmnet.RHMNet:
     torch.manual_seed(seed)
     return rhmnet.build_model(load_config("video_training", [*TINY_OVERRIDES, f"MODEL.LABEL_READOUT={readout}"]))
 
@@ -88,7 +90,7 @@ def test_layer_adds_the_projected_votes():
 
 
 def test_off_adds_no_parameters_and_a_fresh_model_with_it_computes_the_same():
-    off, on = _model(False), _model(True)
+    off, on = _model("none"), _model("attention")
     state_off, state_on = off.state_dict(), on.state_dict()
     extra = sorted(set(state_on) - set(state_off))
     assert extra == [f"decoder.{i}.label_proj.{p}" for i in range(2) for p in ("bias", "weight")]
@@ -104,7 +106,7 @@ def test_off_adds_no_parameters_and_a_fresh_model_with_it_computes_the_same():
 
 
 def test_one_training_step_moves_the_projection():
-    model = _model(True).train()
+    model = _model("attention").train()
     images, scribble, counts = _clip()
     before = [layer.label_proj.weight.detach().clone() for layer in model.decoder]
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
@@ -118,22 +120,22 @@ def test_one_training_step_moves_the_projection():
 
 
 def test_checkpoint_round_trip_keeps_the_readout(tmp_path):
-    model = _model(True)
+    model = _model("attention")
     with torch.no_grad():
         for layer in model.decoder:
             layer.label_proj.weight.normal_()
     path = tmp_path / "readout.pth"
     rhmnet.save_model(model, path)
     loaded = rhmnet.load_model(path)
-    assert loaded.cfg.MODEL.LABEL_READOUT
+    assert loaded.cfg.MODEL.LABEL_READOUT == "attention"
     for name, tensor in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], tensor), name
     with pytest.raises(rhmnet.model_io.CheckpointError, match="unexpected keys"):
-        rhmnet.load_model(path, overrides=["MODEL.LABEL_READOUT=false"])
+        rhmnet.load_model(path, overrides=["MODEL.LABEL_READOUT=none"])
 
 
 def test_multi_object_inference_with_the_readout():
-    model = _model(True)
+    model = _model("attention")
     with torch.no_grad():
         for layer in model.decoder:
             layer.label_proj.weight.normal_()
@@ -155,7 +157,86 @@ def test_multi_object_inference_with_the_readout():
     assert all(e.labels is not None for e in [*seg.bank.reliable, *seg.bank.masks[0]])
 
 
-def test_the_option_is_a_boolean():
-    assert load_config("video_training").MODEL.LABEL_READOUT is False
-    with pytest.raises(ConfigError, match="MODEL.LABEL_READOUT"):
-        load_config("video_training", ["MODEL.LABEL_READOUT=2"])
+def test_the_option_takes_none_attention_or_features():
+    assert load_config("video_training").MODEL.LABEL_READOUT == "none"
+    assert load_config("video_training", ["MODEL.LABEL_READOUT=features"]).MODEL.LABEL_READOUT == "features"
+    for bad in ("2", "knn", "true"):
+        with pytest.raises(ConfigError, match="MODEL.LABEL_READOUT"):
+            load_config("video_training", [f"MODEL.LABEL_READOUT={bad}"])
+
+
+# -- the feature readout (MODEL.LABEL_READOUT: features) ------------------------------------------------------
+
+
+def _backbone(seed: int, batch: int = 1, size: int = 4) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(batch, c, size * s, size * s, generator=generator) for c, s in ((4, 4), (6, 2), (8, 1))]
+
+
+def test_feature_readout_is_the_knn_vote_of_the_scribbled_cells():
+    backbone = _backbone(0)
+    scribble = torch.zeros(1, 12, 64, 64)
+    scribble[0, 0] = 1
+    scribble[0, :, 0:8, 0:16] = 0
+    scribble[0, 1, 0:8, 0:16] = 1  # object 1 on cells (0, 0), (0, 1)
+    scribble[0, :, 16:24, 0:8] = 0
+    scribble[0, 2, 16:24, 0:8] = 1  # object 2 on cell (2, 0)
+    scribble[0, :, 56:64, 56:64] = 0
+    scribble[0, 11, 56:60, 56:64] = 1  # background on half of cell (7, 7)
+    cells = labelled_cells(backbone, scribble)
+    assert cells.labelled.sum() == 4 and torch.allclose(cells.labels[0, 63], torch.eye(11)[10])
+    query = _backbone(1)
+    out = read(cells, query, 3)
+    assert out.shape == (3, 2, 8, 8)
+    keys, q = readout_keys(backbone)[0].flatten(1), readout_keys(query)[0].flatten(1)
+    where = [0, 1, 16, 63]
+    owner = torch.tensor([0, 0, 1, 3])  # object index per labelled cell (3: background)
+    weights = torch.softmax((q.T @ keys[:, where]) / 0.05, dim=1)  # all 4 labelled cells are within the top 20
+    for o in range(3):
+        assert torch.allclose(out[o, 0].flatten(), weights[:, owner == o].sum(1) / (1 + 1e-4), atol=1e-5)
+        assert torch.allclose(out[o, 1].flatten(), (q.T @ keys[:, where]).max(1).values.clamp_min(0), atol=1e-5)
+
+
+def test_feature_readout_tells_objects_apart_in_a_fresh_model():
+    none, features = _model("none"), _model("features")
+    state_none, state_features = none.state_dict(), features.state_dict()
+    extra = sorted(set(state_features) - set(state_none))
+    assert extra == [f"decoder.{i}.label_proj.{p}" for i in range(2) for p in ("bias", "weight")] + ["readout_gain"]
+    assert all(torch.equal(state_none[k], state_features[k]) for k in state_none)
+    images, scribble, counts = _clip()
+    images[:, :, :, 30:35, 10:50] += 3.0  # object 2's stroke looks unlike the rest
+    with torch.no_grad():
+        out = features.eval()(images, scribble, counts)
+    probs = out.mask_probs[0][-1][0]  # frame 0, sample 0 (two objects)
+    assert probs[1][5:10, 5:40].mean() > probs[2][5:10, 5:40].mean() + 0.2
+    assert probs[2][30:35, 10:50].mean() > probs[1][30:35, 10:50].mean() + 0.2
+
+
+def test_one_training_step_moves_the_feature_readout_weights():
+    model = _model("features").train()
+    images, scribble, counts = _clip()
+    weights = [model.readout_gain, *(layer.label_proj.weight for layer in model.decoder)]
+    before = [w.detach().clone() for w in weights]
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    out = model(images, scribble, counts)
+    logits = torch.stack([f[-1][:, [11, 1, 2]] for f in out.mask_logits])
+    torch.nn.functional.cross_entropy(logits.flatten(0, 1), scribble.clamp(max=2).repeat(3, 1, 1)).backward()
+    optimizer.step()
+    assert all(not torch.equal(b, w) for b, w in zip(before, weights))
+
+
+def test_multi_object_inference_with_the_feature_readout():
+    model = _model("features").eval()
+    video, scribble = _video(frames=4)
+    seg = VideoSegmenter(model)
+    other = seg.scribble_memory(video[2], np.where(scribble == 1, 1, 0).astype(np.uint8), 2)
+    first = np.where(scribble == 2, 0, scribble).astype(np.uint8)
+    seg.initialize(video[0], first, num_objects=2, object_ids=[1], other_scribbles=[other])
+    cells = seg.bank.labelled_cells()
+    assert cells is not None and cells.keys.shape[1] == 2 * seg.bank.initial[0].cells.keys.shape[1]
+    seg.step(video[0])
+    seg.add_objects(video[1], np.where(scribble == 2, 2, 0).astype(np.uint8), [2])
+    assert seg.bank.labelled_cells().keys.shape[1] == 3 * cells.keys.shape[1] // 2  # the new frame's cells join
+    for frame in video[1:]:
+        res = seg.step(frame)
+        assert res.probs.shape == (3, 50, 70) and bool(torch.isfinite(res.probs).all())
