@@ -81,6 +81,7 @@ VALUE_RANGES: dict[str, Range] = {
 # The values a string key can take.
 VALUE_CHOICES: dict[str, tuple[str, ...]] = {
     "MODEL.TRANSFORMER.ACTIVATION": ("relu", "gelu"),
+    "MODEL.LABEL_READOUT": ("none", "attention", "features"),
     "DATASETS.COCOS.TRANSFORM_MODE": ("perspective", "affine"),
     "TRAIN.OPTIMIZER": ("AdamW", "Adam"),
     # auto: as the authors' scripts, poly for the video stage and step for pre-training

@@ -81,6 +81,11 @@ class ModelConfig:
     OBJECT_THRESHOLD: float = 0.95
     DETACH_INTER_FRAME: bool = False
     USE_HR_LEVEL_EMBEDDING: bool = True
+    # label readout (not in the paper), none | attention | features: every decoder layer adds a learned projection
+    # of the share of "this object" among the labels read from memory; attention: memory values carry each cell's
+    # own / other labels, read with the cross-attention's weights; features: a kNN vote of the annotated frames'
+    # scribbled cells on fixed backbone features, also added to the heads' logits (docs/generalisation.md)
+    LABEL_READOUT: str = "none"
     # rows, cols of the position table; None: from the checkpoint being loaded, else CROP_SIZE / TOTAL_STRIDE.
     # A built model stores the resolved size in its config (and so in its checkpoints).
     POS_TABLE_SIZE: Optional[list[int]] = None

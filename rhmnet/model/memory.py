@@ -9,6 +9,7 @@ from typing import Optional
 import torch
 
 from rhmnet.config import TestConfig
+from rhmnet.model.feature_readout import LabelledCells
 from rhmnet.model.matching import Attention
 
 
@@ -18,22 +19,31 @@ class MemoryEntry:
 
     (A reliable-region entry is read by the mask layer as the current frame's temporary entry and later,
     once stored, by the reliable-region layer: each layer's projection is cached separately.)
+    ``labels`` ``[B*num_objects, HW, 2]`` (own object, others and background; ``MODEL.LABEL_READOUT`` only)
+    extend the projected values, see :meth:`Attention.project_key_value`. ``cells`` (initial-scribble
+    entries, ``MODEL.LABEL_READOUT: features`` only): the annotated frame's labelled cells.
     """
 
     tokens: torch.Tensor
+    labels: Optional[torch.Tensor] = None
+    cells: Optional[LabelledCells] = None
     _kv: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, repr=False)
 
     def key_value(self, attention: Attention) -> tuple[torch.Tensor, torch.Tensor]:
-        """Projected keys and values ``[B*no, heads, HW, d]`` for ``attention``'s weights."""
+        """Projected keys and values ``[B*no, heads, HW, d]`` (``d + 2`` with labels) for ``attention``'s weights."""
         key = id(attention)
         if key not in self._kv:
-            self._kv[key] = attention.project_key_value(self.tokens)
+            self._kv[key] = attention.project_key_value(self.tokens, self.labels)
         return self._kv[key]
 
     def replace_objects(self, other: MemoryEntry, rows: list[int]) -> None:
         """Overwrite the given batch rows (object slots) with ``other``'s and drop the cached projections."""
         index = torch.tensor(rows, device=self.tokens.device)
         self.tokens = self.tokens.index_copy(0, index, other.tokens.index_select(0, index))
+        if self.labels is not None and other.labels is not None:
+            self.labels = self.labels.index_copy(0, index, other.labels.index_select(0, index))
+        if self.cells is not None and other.cells is not None:  # the new frame's cells join the old ones
+            self.cells = self.cells.join(other.cells)
         self._kv.clear()
 
 
@@ -82,6 +92,16 @@ class MemoryBank:
         if last is not None:
             out.append(last)
         return out
+
+    def labelled_cells(self) -> Optional[LabelledCells]:
+        """The labelled cells of every annotated frame (the feature readout's memory), None without them."""
+        found = [e[0].cells for e in (self.initial, *self.other_scribbles) if e[0].cells is not None]
+        if not found:
+            return None
+        cells = found[0]
+        for more in found[1:]:
+            cells = cells.join(more)
+        return cells
 
     def key_value(
         self, level: int, attention: Attention, temporary: Optional[MemoryEntry] = None
@@ -133,10 +153,17 @@ class _ConcatBuffer:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         slots = [(id(e), id(k), k.shape[2]) for e, (k, _) in zip(entries, pairs)]
         total = sum(length for *_, length in slots)
-        first_k = pairs[0][0]
+        first_k, first_v = pairs[0]
         shape = (*first_k.shape[:2], total, first_k.shape[3])
-        if self.keys is None or self.keys.shape != shape or self.keys.dtype != first_k.dtype:
-            self.keys, self.values = first_k.new_empty(shape), first_k.new_empty(shape)
+        value_shape = (*shape[:3], first_v.shape[3])  # values may be wider (label readout)
+        if (
+            self.keys is None
+            or self.values is None
+            or self.keys.shape != shape
+            or self.values.shape != value_shape
+            or self.keys.dtype != first_k.dtype
+        ):
+            self.keys, self.values = first_k.new_empty(shape), first_k.new_empty(value_shape)
             self.slots = []
         start = 0
         for index, (slot, (k, v)) in enumerate(zip(slots, pairs)):

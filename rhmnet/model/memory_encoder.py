@@ -9,6 +9,8 @@ import torch.nn.functional as F
 
 from rhmnet.labels import NUM_CHANNELS
 
+LABEL_CHANNELS = 2  # label readout, per memory cell: own object; other objects and background
+
 
 def block_average(labels: torch.Tensor, stride: int) -> torch.Tensor:
     """Average ``[B, K, H, W]`` labels over ``stride x stride`` blocks (H and W must be multiples of stride)."""
@@ -71,14 +73,38 @@ def attach(
     batch = labels.shape[0]
     hw, c = tokens.shape[-2:]
     feats = tokens.view(batch, -1, hw, c)  # [B, 1 or num_objects, HW, C]
-    obj_labels = labels[:, 1 : 1 + num_objects].reshape(batch, num_objects, hw, 1)
+    obj_labels = _own_labels(labels, num_objects)
     out = feats + obj_labels * e_obj
     if e_bg is not None:
-        others = obj_labels.sum(1, keepdim=True) - obj_labels + labels[:, -1:].reshape(batch, 1, hw, 1)
-        out = out + others * e_bg
+        out = out + _other_labels(labels, obj_labels) * e_bg
     if out.shape[1] != num_objects:
         out = out.expand(batch, num_objects, hw, c)
     return out.reshape(batch * num_objects, hw, c)
+
+
+def label_channels(labels: torch.Tensor, num_objects: int) -> torch.Tensor:
+    """Per-object label channels of a memory entry for the label readout (``MODEL.LABEL_READOUT``):
+    ``[B*num_objects, HW, 2]`` = (own object ``L_o``, other objects and background ``sum_{j != o} L_j + L_bg``),
+    the two quantities :func:`attach` weights its embeddings with, clamped at 0 (similarity labels are
+    cosines and may be negative; the readout's vote needs non-negative parts).
+
+    The second channel is carried whether or not the entry attaches the background embedding, so the readout
+    sees the same kind of labels at training and inference. labels: ``[B, K, h, w]`` at token resolution.
+    """
+    own = _own_labels(labels, num_objects)
+    both = torch.cat([own, _other_labels(labels, own).expand_as(own)], dim=-1).clamp_min(0)
+    return both.reshape(-1, both.shape[-2], LABEL_CHANNELS)
+
+
+def _own_labels(labels: torch.Tensor, num_objects: int) -> torch.Tensor:
+    """Each object's own label ``L_o``: ``[B, K, h, w] -> [B, num_objects, HW, 1]``."""
+    return labels[:, 1 : 1 + num_objects].reshape(labels.shape[0], num_objects, -1, 1)
+
+
+def _other_labels(labels: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
+    """Each object's "not me" label, the other objects' and the background's: ``[B, num_objects, HW, 1]``."""
+    batch, _, hw, _ = own.shape
+    return own.sum(1, keepdim=True) - own + labels[:, -1:].reshape(batch, 1, hw, 1)
 
 
 def one_hot(labels: torch.Tensor, num_channels: int = NUM_CHANNELS, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -14,13 +14,17 @@ from rhmnet.config import Config, ConfigError
 from rhmnet.labels import MAX_OBJECTS
 from rhmnet.model.backbones import build_backbone
 from rhmnet.model.embeddings import LevelEmbeddings, PositionEmbedding
+from rhmnet.model.feature_readout import labelled_cells, read
 from rhmnet.model.heads import adapt_heads, mask_head, reliable_region_head, soft_aggregate, soft_aggregate_used
 from rhmnet.model.matching import DecoderLayer
 from rhmnet.model.memory import MemoryBank, MemoryEntry
-from rhmnet.model.memory_encoder import attach, block_average, one_hot, similarity_labels
+from rhmnet.model.memory_encoder import attach, block_average, label_channels, one_hot, similarity_labels
 from rhmnet.model.ops import conv_module
 
 INITIAL_LEVEL, RELIABLE_LEVEL = 0, 1
+# feature readout: initial weight of the centred vote ``2 * vote - 1`` added to each head's foreground logit,
+# so that the kNN vote tells objects apart from the first training step (learned per head from there)
+READOUT_GAIN = 3.0
 
 
 @dataclass
@@ -124,6 +128,7 @@ class RHMNet(nn.Module):
         self.detach_inter_frame = m.DETACH_INTER_FRAME
         self.bg_prototype = m.BG_PROTOTYPE
         self.scribble_for_masks = m.TRANSFORMER.USING_SCRIBBLE_MEM_FOR_MASK
+        self.label_readout = m.LABEL_READOUT  # none | attention | features
 
         self.backbone = build_backbone(m.BACKBONE)
         dims = self.backbone.channels
@@ -136,7 +141,7 @@ class RHMNet(nn.Module):
         self.level_embedding = LevelEmbeddings(levels, m.HIDDEN_DIM)
         t = m.TRANSFORMER
         self.decoder = nn.ModuleList(
-            DecoderLayer(m.HIDDEN_DIM, t.NHEAD, t.DIM_FEEDFORWARD, t.DROPOUT, t.ACTIVATION)
+            DecoderLayer(m.HIDDEN_DIM, t.NHEAD, t.DIM_FEEDFORWARD, t.DROPOUT, t.ACTIVATION, m.LABEL_READOUT != "none")
             for _ in range(m.REFINE_LAYERS + 1)
         )
         self.reliable_head = reliable_region_head(m.HIDDEN_DIM, m.HIDDEN_DIM, dims)
@@ -144,6 +149,10 @@ class RHMNet(nn.Module):
         self.mask_heads = nn.ModuleList(
             mask_head(m.HIDDEN_DIM, m.HIDDEN_DIM, dims, m.DECODER.OUT_DIM) for _ in range(num_mask_heads)
         )
+        # feature readout: per head (reliable region, then the mask heads) the weight of the vote in its logit
+        self.readout_gain: Optional[nn.Parameter] = None
+        if m.LABEL_READOUT == "features":
+            self.readout_gain = nn.Parameter(torch.full((1 + num_mask_heads,), READOUT_GAIN))
 
     # -- inference preparation ------------------------------------------------------------------------
     def prepare_for_inference(self) -> RHMNet:
@@ -210,7 +219,33 @@ class RHMNet(nn.Module):
             labels = block_average(scribble.to(feats.feat.dtype), self.stride)
         e_obj, e_bg = self.level_embedding.level(INITIAL_LEVEL)
         bg = e_bg if (with_background and self.bg_prototype) else None
-        return [MemoryEntry(attach(c, labels, num_objects, e_obj, bg)) for c in candidates]
+        readout = self._readout_labels(labels, num_objects)
+        cells = labelled_cells(feats.backbone, scribble) if self.label_readout == "features" else None
+        return [MemoryEntry(attach(c, labels, num_objects, e_obj, bg), readout, cells) for c in candidates]
+
+    def _readout_labels(self, labels: torch.Tensor, num_objects: int) -> Optional[torch.Tensor]:
+        """The label channels a memory entry carries for the attention readout (None otherwise)."""
+        return label_channels(labels, num_objects) if self.label_readout == "attention" else None
+
+    def _feature_readout(
+        self, feats: FrameFeatures, bank: MemoryBank, num_objects: int
+    ) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """The feature readout of a frame (None, None when off): per object ``[vote, mass]`` at stride 8
+        ``[B*num_objects, 2, h8, w8]`` and pooled to tokens ``[B*num_objects, hw, 2]``."""
+        cells = bank.labelled_cells() if self.label_readout == "features" else None
+        if cells is None:
+            return None, None
+        fine = read(cells, feats.backbone, num_objects).to(feats.tokens.dtype)
+        tokens = F.adaptive_avg_pool2d(fine, feats.size).flatten(2).transpose(1, 2)
+        return fine, tokens
+
+    def _add_vote(self, logit: torch.Tensor, fine: Optional[torch.Tensor], head: int) -> torch.Tensor:
+        """A head's logits ``[N, C, H/4, W/4]`` with ``gain * (2 * vote - 1)`` added to the foreground channel."""
+        if fine is None or self.readout_gain is None:
+            return logit
+        vote = F.interpolate(fine[:, :1], size=logit.shape[-2:], mode="bilinear", align_corners=False)
+        bias = self.readout_gain[head] * (2 * vote - 1)
+        return torch.cat([logit[:, :1] + bias, logit[:, 1:]], dim=1)
 
     def _map(self, tokens: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return tokens.transpose(1, 2).reshape(tokens.shape[0], -1, *size)
@@ -236,14 +271,15 @@ class RHMNet(nn.Module):
         x_pos = x + pos
         query = layer0.cross_attn.project_query(x_pos).repeat_interleave(num_objects, 0)
         candidate0 = x_pos.repeat_interleave(num_objects, 0)
-        x = layer0.cross_block(candidate0, bank.key_value(0, layer0.cross_attn), query)
+        fine, readout = self._feature_readout(feats, bank, num_objects)
+        x = layer0.cross_block(candidate0, bank.key_value(0, layer0.cross_attn), query, readout)
 
-        reliable_logit = self.reliable_head(self._map(x, size), feats.reliable_adapted)
+        reliable_logit = self._add_vote(self.reliable_head(self._map(x, size), feats.reliable_adapted), fine, 0)
         fg = torch.sigmoid(reliable_logit).view(batch, num_objects, *reliable_logit.shape[-2:])
         fg = fg * valid[..., None, None]
         reliable_prob, reliable_unused = self._aggregate(fg, used_channels_only)
-        reliable_entry = MemoryEntry(
-            self._attach_prediction(candidate0, reliable_prob, self.refine_threshold[0], size, RELIABLE_LEVEL, False)
+        reliable_entry = self._attach_prediction(
+            candidate0, reliable_prob, self.refine_threshold[0], size, RELIABLE_LEVEL, False
         )
 
         temporary = reliable_entry
@@ -253,9 +289,10 @@ class RHMNet(nn.Module):
             x = layer.self_block(x, pos)
             x_pos = x + pos
             candidates.append(x_pos)
-            x = layer.cross_block(x_pos, bank.key_value(level, layer.cross_attn, temporary))
+            x = layer.cross_block(x_pos, bank.key_value(level, layer.cross_attn, temporary), readout=readout)
             head = self._mask_head_index(index)
             logits = self.mask_heads[head](self._map(x, size), feats.mask_adapted[head])
+            logits = self._add_vote(logits, fine, 1 + head)
             fg = foreground_probability(logits)
             fg = fg.view(batch, num_objects, *fg.shape[-2:])
             fg = fg * valid[..., None, None]
@@ -264,7 +301,7 @@ class RHMNet(nn.Module):
             mask_logits.append(logit)
             if level + 1 < len(self.decoder):  # the next mask layer reads this layer's temporary entry
                 threshold = self.refine_threshold[level]
-                temporary = MemoryEntry(self._attach_prediction(x_pos, prob, threshold, size, level + 1, True))
+                temporary = self._attach_prediction(x_pos, prob, threshold, size, level + 1, True)
         if used_channels_only:
             return FrameOutput(mask_probs, [], reliable_prob, reliable_logit, reliable_entry, candidates,
                                mask_logits, reliable_unused)
@@ -278,7 +315,7 @@ class RHMNet(nn.Module):
         size: tuple[int, int],
         level: int,
         with_bg: bool,
-    ) -> torch.Tensor:
+    ) -> MemoryEntry:
         """Attach a prediction, thresholded at its own resolution then block-averaged, to a candidate."""
         return self._attach_labels(candidate, self._prediction_labels(prob, threshold, size), level, with_bg)
 
@@ -289,11 +326,12 @@ class RHMNet(nn.Module):
             prob = prob * (prob > threshold).to(prob.dtype)
         return block_average(prob, prob.shape[-1] // size[1])
 
-    def _attach_labels(self, candidate: torch.Tensor, labels: torch.Tensor, level: int, with_bg: bool) -> torch.Tensor:
-        """Attach token-grid labels ``[B, K, h, w]`` to a candidate with the embeddings of ``level``."""
+    def _attach_labels(self, candidate: torch.Tensor, labels: torch.Tensor, level: int, with_bg: bool) -> MemoryEntry:
+        """The entry of token-grid labels ``[B, K, h, w]`` attached to a candidate with the embeddings of ``level``."""
         e_obj, e_bg = self.level_embedding.level(level)
         num_objects = candidate.shape[0] // labels.shape[0]
-        return attach(candidate, labels, num_objects, e_obj, e_bg if with_bg else None)
+        tokens = attach(candidate, labels, num_objects, e_obj, e_bg if with_bg else None)
+        return MemoryEntry(tokens, self._readout_labels(labels, num_objects))
 
     def mask_entries(
         self, out: FrameOutput, size: tuple[int, int], threshold: float, level_offset: int
@@ -310,7 +348,7 @@ class RHMNet(nn.Module):
         entries = []
         for index, candidate in enumerate(out.mask_candidates):
             level = index + level_offset
-            entries.append(MemoryEntry(self._attach_labels(candidate, labels, level, True)))
+            entries.append(self._attach_labels(candidate, labels, level, True))
         return entries
 
     # -- training forward ------------------------------------------------------------------------------

@@ -152,26 +152,33 @@ def test_memory_reading_order_with_default_settings():
     assert _tags(empty.entries(1, temporary)) == [-2]  # the temporary entry joins only once masks exist
 
 
-def test_reused_key_value_buffers_equal_concatenation():
-    """Inference's in-place concatenation buffers give the same keys/values as torch.cat, frame after frame."""
+@pytest.mark.parametrize("with_labels", [False, True])
+def test_reused_key_value_buffers_equal_concatenation(with_labels):
+    """Inference's in-place concatenation buffers give the same keys/values as torch.cat, frame after frame
+    (also with the label readout's label-extended values)."""
     from rhmnet.model.matching import Attention
 
     torch.manual_seed(0)
     attention = Attention(16, 2, 0.0)
-    initial = [MemoryEntry(torch.randn(2, 5, 16)) for _ in range(2)]
+
+    def new_entry() -> MemoryEntry:
+        return MemoryEntry(torch.randn(2, 5, 16), torch.rand(2, 5, 2) if with_labels else None)
+
+    initial = [new_entry() for _ in range(2)]
     plain, reused = MemoryBank(initial), MemoryBank(initial, reuse_buffers=True)
     settings = config.TestConfig(MAX_MEMORY_LENGTH=3, UPDATE_FREQUENCY=2, SCRIBBLE_UPDATE_FREQUENCY=2)
     for frame in range(7):
-        reliable = MemoryEntry(torch.randn(2, 5, 16))
-        masks = [MemoryEntry(torch.randn(2, 5, 16))]
-        temporary = MemoryEntry(torch.randn(2, 5, 16))
+        reliable = new_entry()
+        masks = [new_entry()]
+        temporary = new_entry()
         for bank in (plain, reused):
             bank.update(reliable, masks, frame, settings)
         for level in (0, 1):
             expected = plain.key_value(level, attention, temporary)
             got = reused.key_value(level, attention, temporary)
             assert all(torch.equal(a, b) for a, b in zip(expected, got))
-    new = MemoryEntry(torch.randn(2, 5, 16))
+            assert expected[1].shape[-1] == (10 if with_labels else 8)
+    new = new_entry()
     initial[0].replace_objects(new, [1])  # a late object rewrites a slot of the same entry
     expected, got = plain.key_value(0, attention), reused.key_value(0, attention)
     assert all(torch.equal(a, b) for a, b in zip(expected, got))
