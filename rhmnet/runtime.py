@@ -134,7 +134,9 @@ def apply_threads(threads: int | str | None) -> int:
         count = threads
     else:
         raise ConfigError(f"--threads must be a positive integer or 'auto', got {threads!r}")
-    torch.set_num_threads(count)
+    if count != torch.get_num_threads():
+        log.info("--threads: torch's CPU thread count for this process %d -> %d", torch.get_num_threads(), count)
+        torch.set_num_threads(count)
     return count
 
 

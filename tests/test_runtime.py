@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rhmnet import runtime
-from rhmnet.runtime import select_device
+from rhmnet.runtime import apply_threads, select_device
 
 
 def test_default_leaves_tf32_alone(restore_tf32: None) -> None:
@@ -47,6 +47,18 @@ def test_select_device_without_no_tf32_logs_nothing(restore_tf32: None, runtime_
     torch.backends.cudnn.allow_tf32 = True
     select_device("cpu")
     assert runtime_log == []
+
+
+def test_apply_threads_logs_a_change_of_the_thread_count(runtime_log: list[str]) -> None:
+    before = torch.get_num_threads()
+    other = 1 if before != 1 else 2
+    try:
+        assert apply_threads(other) == other == torch.get_num_threads()
+        assert len(runtime_log) == 1 and f"{before} -> {other}" in runtime_log[0], runtime_log
+        apply_threads(other)  # nothing to change: no second line
+        assert len(runtime_log) == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_default_threads_ignore_the_machines_load(monkeypatch: pytest.MonkeyPatch) -> None:
