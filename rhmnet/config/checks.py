@@ -131,6 +131,10 @@ def _check_combinations(cfg: Config) -> None:
     if model.HIDDEN_DIM % model.TRANSFORMER.NHEAD:
         _reject("MODEL.HIDDEN_DIM", f"{model.HIDDEN_DIM} must be a multiple of MODEL.TRANSFORMER.NHEAD "
                                     f"({model.TRANSFORMER.NHEAD})")
+    if model.READOUT_PREVIOUS_FRAME and model.LABEL_READOUT != "features":
+        _reject("MODEL.READOUT_PREVIOUS_FRAME", f"needs MODEL.LABEL_READOUT features, got {model.LABEL_READOUT!r}")
+    if model.HIDDEN_DIM % 32:
+        _reject("MODEL.HIDDEN_DIM", f"{model.HIDDEN_DIM} must be a multiple of 32 (the bottleneck's GroupNorm)")
     _check_mix_weights("DATASETS.SAMPLE_PROBABILITY", data.SAMPLE_PROBABILITY)
     if data.WARMUP_EPOCHS > 0:
         _check_mix_weights("DATASETS.WARMUP_SAMPLE_PROBABILITY", data.WARMUP_SAMPLE_PROBABILITY)

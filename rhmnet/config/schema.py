@@ -86,6 +86,8 @@ class ModelConfig:
     # own / other labels, read with the cross-attention's weights; features: a kNN vote of the annotated frames'
     # scribbled cells on fixed backbone features, also added to the heads' logits (docs/generalisation.md)
     LABEL_READOUT: str = "none"
+    # features readout only: the previous frame's confident predictions join the annotated frames' labelled cells
+    READOUT_PREVIOUS_FRAME: bool = False
     # rows, cols of the position table; None: from the checkpoint being loaded, else CROP_SIZE / TOTAL_STRIDE.
     # A built model stores the resolved size in its config (and so in its checkpoints).
     POS_TABLE_SIZE: Optional[list[int]] = None

@@ -393,6 +393,7 @@ class VideoSegmenter:
             out = self.model.decode(feats, self.bank, self.valid, used_channels_only=True)
             entries = self.model.mask_entries(out, feats.size, 0.0, 1)
         self.bank.update(out.reliable_entry, entries, frame_num, self.settings)
+        self.bank.previous_cells = self.model.previous_frame_cells(out, self.bank, self.num_objects)
         self.frame_num = frame_num + 1
         used = self._to_frame_size(crop(out.mask_probs[-1][0].float(), self.padding))
         unused = self._to_frame_size(crop(out.mask_unused[-1][0].float(), self.padding))

@@ -1,5 +1,7 @@
 """Feature readout (``MODEL.LABEL_READOUT: features``, not in the paper): a k-nearest-neighbour vote of the
 annotated frames' scribbled cells, from fixed backbone features, read once per frame.
+With ``MODEL.READOUT_PREVIOUS_FRAME`` the previous frame's confident predictions join the labelled cells (as
+the training-free kNN baseline does), so the vote follows objects whose appearance drifts from the annotation.
 
 Keys and queries are the backbone's stride-8 map and its upsampled stride-16 map, each L2-normalised,
 concatenated and normalised again (the features of the training-free kNN baseline), detached: no gradient
@@ -21,6 +23,7 @@ READOUT_STRIDE = 8
 TOP_K = 20
 TEMPERATURE = 0.05
 VOTE_EPS = 1e-4
+CONFIDENCE = 0.9  # MODEL.READOUT_PREVIOUS_FRAME: predicted cells at least this sure join the labelled ones
 OUTSIDE = -2.0  # similarity given to unlabelled cells: below any cosine, so they never outweigh a labelled one
 
 
@@ -62,16 +65,32 @@ def labelled_cells(backbone: list[torch.Tensor], scribble: torch.Tensor) -> Labe
     return LabelledCells(keys.flatten(2).transpose(1, 2), labels, labelled)
 
 
-def read(cells: LabelledCells, backbone: list[torch.Tensor], num_objects: int) -> torch.Tensor:
-    """``[B*num_objects, (vote, mass), h8, w8]`` of a frame's backbone maps against the labelled cells."""
-    query = readout_keys(backbone)
+def predicted_cells(keys: torch.Tensor, prob: torch.Tensor, num_objects: int, width: int) -> LabelledCells:
+    """The confident cells of a processed frame: its readout keys ``[B, D, h8, w8]`` and final probabilities
+    ``[B, C, H, W]`` (channels ``[unlabeled, objects..., (unused...), background]``), block-averaged to the
+    cells. A cell is labelled, one-hot with its most likely of the objects and the background, where that
+    probability is at least :data:`CONFIDENCE`; ``width`` label columns as the annotated cells' (objects first,
+    background last). Detached: predictions are labels here, not a path for gradients."""
+    prob = prob.detach().to(keys.dtype)
+    parts = torch.cat([prob[:, 1 : 1 + num_objects], prob[:, -1:]], 1)
+    parts = block_average(parts, prob.shape[-1] // keys.shape[-1]).flatten(2).transpose(1, 2)  # [B, M, n+1]
+    best, owner = parts.max(-1)
+    column = torch.where(owner == num_objects, width - 1, owner)
+    labels = F.one_hot(column, width).to(keys.dtype)
+    return LabelledCells(keys.flatten(2).transpose(1, 2), labels, best >= CONFIDENCE)
+
+
+def read(cells: LabelledCells, query: torch.Tensor, num_objects: int) -> torch.Tensor:
+    """``[B*num_objects, (vote, mass), h8, w8]`` of a frame's readout keys ``[B, D, h8, w8]``
+    (:func:`readout_keys`) against the labelled cells."""
     batch, _, h, w = query.shape
     sims = query.flatten(2).transpose(1, 2) @ cells.keys.transpose(1, 2)  # [B, L, M]
     sims = sims.masked_fill(~cells.labelled.unsqueeze(1), OUTSIDE)
     top, where = sims.topk(min(TOP_K, sims.shape[-1]), dim=-1)
     weights = torch.softmax(top / TEMPERATURE, dim=-1) * (top > OUTSIDE).to(top.dtype)
-    dense = torch.zeros_like(sims).scatter_(-1, where, weights)
-    read_labels = dense @ cells.labels  # [B, L, K-1]
+    rows = torch.arange(batch, device=where.device).view(batch, 1, 1)
+    picked = cells.labels[rows, where]  # the labels of each query cell's top-k cells: [B, L, k, K-1]
+    read_labels = (weights.unsqueeze(-1) * picked).sum(2)  # [B, L, K-1]
     own = read_labels[..., :num_objects]
     total = read_labels.sum(-1, keepdim=True)
     vote = own / (total + VOTE_EPS)

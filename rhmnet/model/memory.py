@@ -66,6 +66,8 @@ class MemoryBank:
         self.masks: list[list[MemoryEntry]] = [[] for _ in range(len(initial) - 1)]
         self.last_reliable: Optional[MemoryEntry] = None
         self.last_masks: list[Optional[MemoryEntry]] = [None] * (len(initial) - 1)
+        # the feature readout's cells of the last decoded frame (MODEL.READOUT_PREVIOUS_FRAME), set by its owner
+        self.previous_cells: Optional[LabelledCells] = None
         self.scribble_for_masks = scribble_for_masks  # USING_SCRIBBLE_MEM_FOR_MASK: mask layers also read reliable
         # inference: concatenated keys/values live in one buffer per reading layer, and only the entries that
         # changed since the last frame are copied in (the returned tensors are overwritten by the next call)
@@ -94,10 +96,13 @@ class MemoryBank:
         return out
 
     def labelled_cells(self) -> Optional[LabelledCells]:
-        """The labelled cells of every annotated frame (the feature readout's memory), None without them."""
+        """The labelled cells of every annotated frame and of the previous frame's confident predictions (the
+        feature readout's memory), None without annotated cells."""
         found = [e[0].cells for e in (self.initial, *self.other_scribbles) if e[0].cells is not None]
         if not found:
             return None
+        if self.previous_cells is not None:
+            found.append(self.previous_cells)
         cells = found[0]
         for more in found[1:]:
             cells = cells.join(more)

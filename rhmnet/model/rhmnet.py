@@ -14,7 +14,7 @@ from rhmnet.config import Config, ConfigError
 from rhmnet.labels import MAX_OBJECTS
 from rhmnet.model.backbones import build_backbone
 from rhmnet.model.embeddings import LevelEmbeddings, PositionEmbedding
-from rhmnet.model.feature_readout import labelled_cells, read
+from rhmnet.model.feature_readout import LabelledCells, labelled_cells, predicted_cells, read, readout_keys
 from rhmnet.model.heads import adapt_heads, mask_head, reliable_region_head, soft_aggregate, soft_aggregate_used
 from rhmnet.model.matching import DecoderLayer
 from rhmnet.model.memory import MemoryBank, MemoryEntry
@@ -57,6 +57,7 @@ class FrameOutput:
     # these hold the probability of each unused channel ([B, 1, H, W] per layer, and for the reliable region)
     mask_unused: Optional[list[torch.Tensor]] = None
     reliable_unused: Optional[torch.Tensor] = None
+    readout_keys: Optional[torch.Tensor] = None  # the feature readout's keys of this frame [B, D, h8, w8]
 
 
 @dataclass
@@ -129,6 +130,7 @@ class RHMNet(nn.Module):
         self.bg_prototype = m.BG_PROTOTYPE
         self.scribble_for_masks = m.TRANSFORMER.USING_SCRIBBLE_MEM_FOR_MASK
         self.label_readout = m.LABEL_READOUT  # none | attention | features
+        self.readout_previous_frame = m.READOUT_PREVIOUS_FRAME
 
         self.backbone = build_backbone(m.BACKBONE)
         dims = self.backbone.channels
@@ -229,15 +231,25 @@ class RHMNet(nn.Module):
 
     def _feature_readout(
         self, feats: FrameFeatures, bank: MemoryBank, num_objects: int
-    ) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
-        """The feature readout of a frame (None, None when off): per object ``[vote, mass]`` at stride 8
-        ``[B*num_objects, 2, h8, w8]`` and pooled to tokens ``[B*num_objects, hw, 2]``."""
+    ) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """The feature readout of a frame (None, None, None when off): per object ``[vote, mass]`` at stride 8
+        ``[B*num_objects, 2, h8, w8]``, the same pooled to tokens ``[B*num_objects, hw, 2]``, and the frame's
+        readout keys."""
         cells = bank.labelled_cells() if self.label_readout == "features" else None
         if cells is None:
-            return None, None
-        fine = read(cells, feats.backbone, num_objects).to(feats.tokens.dtype)
+            return None, None, None
+        keys = readout_keys(feats.backbone)
+        fine = read(cells, keys, num_objects).to(feats.tokens.dtype)
         tokens = F.adaptive_avg_pool2d(fine, feats.size).flatten(2).transpose(1, 2)
-        return fine, tokens
+        return fine, tokens, keys
+
+    def previous_frame_cells(self, out: FrameOutput, bank: MemoryBank, num_objects: int) -> Optional[LabelledCells]:
+        """A decoded frame's confident cells for the next frame's feature readout
+        (``MODEL.READOUT_PREVIOUS_FRAME``; None when off)."""
+        if not self.readout_previous_frame or out.readout_keys is None:
+            return None
+        width = bank.initial[0].cells.labels.shape[-1] if bank.initial[0].cells is not None else 0
+        return predicted_cells(out.readout_keys, out.mask_probs[-1], num_objects, width)
 
     def _add_vote(self, logit: torch.Tensor, fine: Optional[torch.Tensor], head: int) -> torch.Tensor:
         """A head's logits ``[N, C, H/4, W/4]`` with ``gain * (2 * vote - 1)`` added to the foreground channel."""
@@ -271,7 +283,7 @@ class RHMNet(nn.Module):
         x_pos = x + pos
         query = layer0.cross_attn.project_query(x_pos).repeat_interleave(num_objects, 0)
         candidate0 = x_pos.repeat_interleave(num_objects, 0)
-        fine, readout = self._feature_readout(feats, bank, num_objects)
+        fine, readout, keys = self._feature_readout(feats, bank, num_objects)
         x = layer0.cross_block(candidate0, bank.key_value(0, layer0.cross_attn), query, readout)
 
         reliable_logit = self._add_vote(self.reliable_head(self._map(x, size), feats.reliable_adapted), fine, 0)
@@ -304,8 +316,9 @@ class RHMNet(nn.Module):
                 temporary = self._attach_prediction(x_pos, prob, threshold, size, level + 1, True)
         if used_channels_only:
             return FrameOutput(mask_probs, [], reliable_prob, reliable_logit, reliable_entry, candidates,
-                               mask_logits, reliable_unused)
-        return FrameOutput(mask_probs, mask_logits, reliable_prob, reliable_logit, reliable_entry, candidates)
+                               mask_logits, reliable_unused, keys)
+        return FrameOutput(mask_probs, mask_logits, reliable_prob, reliable_logit, reliable_entry, candidates,
+                           readout_keys=keys)
 
     def _attach_prediction(
         self,
@@ -377,6 +390,7 @@ class RHMNet(nn.Module):
             out.reliable_logits.append(result.reliable_logit)
             if f + 1 < length:
                 bank.append(result.reliable_entry, self.mask_entries(result, frame.size, self.object_threshold, 2))
+                bank.previous_cells = self.previous_frame_cells(result, bank, slots)
         return out
 
     @staticmethod

@@ -11,7 +11,7 @@ import torch
 import rhmnet
 from rhmnet.config import ConfigError, load_config
 from rhmnet.inference import VideoSegmenter
-from rhmnet.model.feature_readout import labelled_cells, read, readout_keys
+from rhmnet.model.feature_readout import labelled_cells, predicted_cells, read, readout_keys
 from rhmnet.model.matching import VOTE_EPS, Attention, DecoderLayer, label_votes
 from rhmnet.model.memory_encoder import label_channels
 from tests.conftest import TINY_OVERRIDES
@@ -186,7 +186,7 @@ def test_feature_readout_is_the_knn_vote_of_the_scribbled_cells():
     cells = labelled_cells(backbone, scribble)
     assert cells.labelled.sum() == 4 and torch.allclose(cells.labels[0, 63], torch.eye(11)[10])
     query = _backbone(1)
-    out = read(cells, query, 3)
+    out = read(cells, readout_keys(query), 3)
     assert out.shape == (3, 2, 8, 8)
     keys, q = readout_keys(backbone)[0].flatten(1), readout_keys(query)[0].flatten(1)
     where = [0, 1, 16, 63]
@@ -240,3 +240,46 @@ def test_multi_object_inference_with_the_feature_readout():
     for frame in video[1:]:
         res = seg.step(frame)
         assert res.probs.shape == (3, 50, 70) and bool(torch.isfinite(res.probs).all())
+
+
+# -- the previous frame's predictions (MODEL.READOUT_PREVIOUS_FRAME) ------------------------------------------
+
+
+def test_predicted_cells_keep_only_confident_cells_with_their_argmax_label():
+    keys = readout_keys(_backbone(2))  # [1, D, 8, 8]
+    prob = torch.zeros(1, 4, 64, 64)  # inference layout: unlabeled, object 1, object 2, background
+    prob[0, 3] = 1.0  # background everywhere...
+    prob[0, :, 0:8, 0:8] = torch.tensor([0, 0.95, 0.05, 0]).view(4, 1, 1)  # cell (0, 0): object 1, sure
+    prob[0, :, 8:16, 0:8] = torch.tensor([0, 0.1, 0.9, 0]).view(4, 1, 1)  # cell (1, 0): object 2, at the threshold
+    prob[0, :, 0:8, 8:16] = torch.tensor([0, 0.5, 0.5, 0]).view(4, 1, 1)  # cell (0, 1): unsure
+    cells = predicted_cells(keys, prob, 2, 11)
+    assert cells.keys.shape == (1, 64, keys.shape[1]) and cells.labels.shape == (1, 64, 11)
+    assert cells.labelled.sum() == 63 and not cells.labelled[0, 1]
+    assert torch.equal(cells.labels[0, 0], torch.eye(11)[0]) and torch.equal(cells.labels[0, 8], torch.eye(11)[1])
+    assert torch.equal(cells.labels[0, 63], torch.eye(11)[10])  # background in the last column
+    training = torch.zeros(1, 12, 64, 64)  # training layout: all K channels, background last
+    training[:, [0, 1, 2, 11]] = prob
+    assert torch.equal(predicted_cells(keys, training, 2, 11).labels, cells.labels)
+
+
+def test_previous_frame_cells_join_the_readout_in_training_and_inference():
+    with pytest.raises(ConfigError, match="MODEL.READOUT_PREVIOUS_FRAME"):
+        load_config("video_training", ["MODEL.READOUT_PREVIOUS_FRAME=true"])
+    cfg = load_config("video_training", [*TINY_OVERRIDES, "MODEL.LABEL_READOUT=features"])
+    plain = rhmnet.build_model(cfg).eval()
+    previous = rhmnet.build_model(load_config("video_training", [*TINY_OVERRIDES, "MODEL.LABEL_READOUT=features",
+                                                                  "MODEL.READOUT_PREVIOUS_FRAME=true"])).eval()
+    previous.load_state_dict(plain.state_dict())  # no new weights: only what the readout reads changes
+    images, scribble, counts = _clip()
+    with torch.no_grad():
+        a, b = plain(images, scribble, counts), previous(images, scribble, counts)
+    assert torch.equal(a.mask_probs[0][-1], b.mask_probs[0][-1])  # frame 0: no previous frame yet
+    assert not torch.equal(a.mask_probs[-1][-1], b.mask_probs[-1][-1])
+    video, first = _video(frames=3)
+    seg = VideoSegmenter(previous)
+    seg.initialize(video[0], first)
+    annotated = seg.bank.labelled_cells().keys.shape[1]
+    for frame in video:
+        seg.step(frame)
+        assert seg.bank.previous_cells is not None
+        assert seg.bank.labelled_cells().keys.shape[1] == 2 * annotated
