@@ -24,7 +24,7 @@ SMALL = [
     "TEST.INPUT_SHORT_SIDE=96",
 ]
 REAL_VIDEO_REASON = "not met reliably on the CPU: it depends on seed and thread count (docs/measurements.md, The demo)"
-SYNTHETIC_REASON = "not reached: the default model tells objects apart poorly (docs/measurements.md, The demo)"
+UNSEEN_VIDEO_REASON = "not met on every seed (docs/measurements.md, Held-out validation)"
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
@@ -98,9 +98,12 @@ def test_real_video_notice_says_what_is_skipped_and_where_davis_is(tmp_path):
 
 @pytest.fixture(scope="module")
 def full_demo_scores(tmp_path_factory) -> dict[tuple[str, str], float]:
-    """J&F of every row of one full default demo run (about 13 minutes on 2 CPU cores), for the slow tests."""
+    """J&F of every row of one full default demo run with ``--holdout`` (about 16 minutes on 2 CPU cores):
+    trained on the training part of davis16-train, scored on its held-out sequences too."""
+    if not (SHARED / "data" / "davis16-train").is_dir() or not (SHARED / "data" / "davis-sample").is_dir():
+        pytest.skip("the real-video targets need ../shared/data/davis16-train and davis-sample")
     out = tmp_path_factory.mktemp("full-demo") / "demo"
-    assert demo.main(["--out", str(out), "--shared", str(SHARED)]) == 0
+    assert demo.main(["--out", str(out), "--shared", str(SHARED), "--holdout"]) == 0
     rows = json.loads((out / "results.json").read_text())["rows"]
     return {(r["evaluated_on"], r["name"]): r["jf"] for r in rows}
 
@@ -108,22 +111,21 @@ def full_demo_scores(tmp_path_factory) -> dict[tuple[str, str], float]:
 @pytest.mark.slow
 @pytest.mark.xfail(reason=REAL_VIDEO_REASON, strict=False)
 def test_demo_learns_real_video(full_demo_scores):
-    """The real-video target: trained with davis16-train, DAVIS val (blackswan, car-shadow) J&F >= 0.65 and
-    at least 0.10 above the training-free kNN baseline on the same backbone."""
-    if not (SHARED / "data" / "davis16-train").is_dir() or not (SHARED / "data" / "davis-sample").is_dir():
-        pytest.skip("the DAVIS targets need ../shared/data/davis16-train and davis-sample")
+    """DAVIS val (blackswan, car-shadow): J&F >= 0.65 and at least 0.10 above the training-free kNN baseline."""
     davis = full_demo_scores[(demo.DAVIS_SET, demo.MODEL_ROW)]
     assert davis >= 0.65
     assert davis >= full_demo_scores[(demo.DAVIS_SET, demo.KNN_ROW)] + 0.10
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason=SYNTHETIC_REASON, strict=False)
-def test_demo_learns_synthetic_video(full_demo_scores):
-    """The synthetic target, held-out synthetic videos: J&F >= 0.75 (and well above the dilated scribble)."""
-    model = full_demo_scores[(demo.SYNTHETIC_SET, demo.MODEL_ROW)]
-    assert model > full_demo_scores[(demo.SYNTHETIC_SET, demo.DILATED_ROW)] + 0.1
-    assert model >= 0.75
+@pytest.mark.xfail(reason=UNSEEN_VIDEO_REASON, strict=False)
+def test_demo_generalises_to_unseen_video(full_demo_scores):
+    """The held-out davis16-train sequences, never trained on: J&F >= 0.55 on the single-object videos, >= 0.45
+    on the multi-object videos built from them and there at least 0.10 above the training-free kNN baseline."""
+    single, multi = "held-out davis16-train", "held-out multi-object davis16-train"
+    assert full_demo_scores[(single, demo.MODEL_ROW)] >= 0.55
+    assert full_demo_scores[(multi, demo.MODEL_ROW)] >= 0.45
+    assert full_demo_scores[(multi, demo.MODEL_ROW)] >= full_demo_scores[(multi, demo.KNN_ROW)] + 0.10
 
 
 def test_demo_holds_out_its_validation_split(tmp_path):
