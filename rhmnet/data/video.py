@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from rhmnet.data.augment import augment_video_clip, is_valid_crop, resize_short_side
-from rhmnet.data.base import SeededDataset, warn_skipped
+from rhmnet.data.base import DatasetWarning, SeededDataset, warn_skipped
 from rhmnet.data.composition import CompositionOptions, compose_clip, object_ids
 from rhmnet.data.io import DatasetError, list_files, read_image, read_palette_png, read_scribble
 from rhmnet.data.sample import ClipOptions, Sample, build_sample, make_info
@@ -200,16 +201,23 @@ class VideoScribbleDataset(SeededDataset):
         self.change_skip(init_skip)
 
     def enable_pasting(self, mask_dir: Callable[[str], Path] | None) -> None:
-        """Attach the videos' dense masks; a clear error when fewer than two videos have them."""
+        """Attach the videos' dense masks. With fewer than two videos that have them this dataset's clips are
+        never composed, and one warning says so (the other datasets of a mix still paste)."""
         if mask_dir is None:
-            raise DatasetError(f"{self.name}: object pasting needs the videos' dense masks; none are known")
-        self.videos, self.paste_sources = with_masks(self.name, self.videos, mask_dir)
-        if len(self.paste_sources) < 2:
+            warnings.warn(f"{self.name}: object pasting off for this dataset: its dense masks are not known",
+                          DatasetWarning, stacklevel=2)
+            return
+        self.videos, sources = with_masks(self.name, self.videos, mask_dir)
+        if len(sources) < 2:
             where = mask_dir(self.videos[0].name).parent
-            raise DatasetError(
-                f"{self.name}: DATASETS.PASTE_OBJECTS_PROBABILITY > 0 needs dense masks (<video>/<frame>.png "
-                f"under {where}) for at least two videos; found them for {len(self.paste_sources)}"
+            warnings.warn(
+                f"{self.name}: object pasting off for this dataset: DATASETS.PASTE_OBJECTS_PROBABILITY needs dense "
+                f"masks (<video>/<frame>.png under {where}) for at least two videos; found them for {len(sources)}",
+                DatasetWarning,
+                stacklevel=2,
             )
+            return
+        self.paste_sources = sources
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -262,7 +270,7 @@ class VideoScribbleDataset(SeededDataset):
         or scribble came out."""
         opts = self.options
         if len(self.paste_sources) < 2:
-            raise DatasetError(f"{self.name}: object pasting is off (DATASETS.PASTE_OBJECTS_PROBABILITY is 0)")
+            raise DatasetError(f"{self.name}: object pasting is off (no probability, or too few dense masks)")
         if not self.videos[index].masks:
             index = self.paste_sources[int(rng.integers(len(self.paste_sources)))]
         frames, masks, indices = self.load_dense_clip(index, rng)
@@ -291,7 +299,7 @@ class VideoScribbleDataset(SeededDataset):
 
     def pasting(self, rng: np.random.Generator) -> bool:
         """Whether the next clip is composed (draws nothing when pasting is off)."""
-        return self.options.paste_probability > 0 and rng.random() < self.options.paste_probability
+        return bool(self.paste_sources) and rng.random() < self.options.paste_probability
 
     def try_sample(self, index: int, rng: np.random.Generator) -> Sample | None:
         """Up to ``max_sample_tries`` frame samplings of video ``index`` (or composed clips, see

@@ -201,13 +201,19 @@ def test_pasting_off_changes_nothing(make_cfg: Callable[..., Config]) -> None:
     assert not off.datasets[0].paste_sources
 
 
-def test_pasting_needs_dense_masks(make_cfg: Callable[..., Config], synthetic_roots: dict[str, Path],
-                                   tmp_path: Path) -> None:
+def test_pasting_is_off_with_a_warning_without_dense_masks(make_cfg: Callable[..., Config],
+                                                           synthetic_roots: dict[str, Path], tmp_path: Path) -> None:
     davis = tmp_path / "DAVIS"
     shutil.copytree(synthetic_roots["davis"], davis, ignore=shutil.ignore_patterns("Annotations"))
     cfg = make_cfg(*PASTE, "DATASETS.SAMPLE_PROBABILITY=[0,1]", f"DATASETS.DAVIS.PATH={davis}")
-    with pytest.raises(DatasetError, match="needs dense masks"), pytest.warns(UserWarning, match="no dense mask"):
-        build_train_dataset(cfg, "video")
+    with pytest.warns(UserWarning, match="object pasting off for this dataset: .*needs dense masks"):
+        dataset = build_train_dataset(cfg, "video")
+    davis_videos = dataset.datasets[-1]
+    assert not davis_videos.paste_sources
+    dataset.reseed(0)
+    assert all(not dataset[i]["info"]["name"].count("+") for i in range(3))  # plain clips, no composed ones
+    with pytest.raises(DatasetError, match="object pasting is off"):
+        davis_videos.try_composed_clip(0, np.random.default_rng(0))
 
 
 @pytest.mark.parametrize(
