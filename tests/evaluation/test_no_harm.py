@@ -340,6 +340,7 @@ def test_missing_annotation_is_an_error_naming_it(davis_root, tiny_checkpoint, t
         ("MODEL.HIDDEN_DIM=0", "MODEL.HIDDEN_DIM: must be in [1, inf), got 0"),
         ("MODEL.HIDDEN_DIM=-8", "MODEL.HIDDEN_DIM: must be in [1, inf), got -8"),
         ("MODEL.HIDDEN_DIM=66", "MODEL.HIDDEN_DIM: 66 must be a multiple of MODEL.TRANSFORMER.NHEAD (8)"),
+        ("MODEL.HIDDEN_DIM=40", "MODEL.HIDDEN_DIM: 40 must be a multiple of 32 (the bottleneck's GroupNorm)"),
         ("TRAIN.LR=-1", "TRAIN.LR: must be in (0, inf), got -1.0"),
         ("TRAIN.LR=.nan", "TRAIN.LR: must be in (0, inf), got nan"),
         ("TRAIN.LOSS.MASK.WEIGHT=-1", "TRAIN.LOSS.MASK.WEIGHT: must be in [0, inf), got -1.0"),
