@@ -76,16 +76,21 @@ def one_object_dir(tmp_path: Path) -> tuple[Path, np.ndarray]:
     return write_frames(tmp_path / "video", frames), labels
 
 
+def middle_row_line(region: np.ndarray) -> list[tuple[float, float]]:
+    """A horizontal line (points in frame pixels) across a boolean region's median row."""
+    ys, xs = np.nonzero(region)
+    row = int(np.median(ys))
+    cols = xs[ys == row]
+    return [(float(cols.min()), float(row)), (float(cols.max()), float(row))]
+
+
 def stroke_lines(labels: np.ndarray, objects: tuple[int, ...]) -> list[tuple[str, list[tuple[float, float]]]]:
     """Strokes a person might draw: for each object a horizontal line through its eroded core (brush value,
     points in frame pixels), and two background lines along the top and bottom borders."""
     strokes = []
     for obj in objects:
         core = cv2.erode((labels == obj).astype(np.uint8), np.ones((9, 9), np.uint8))
-        ys, xs = np.nonzero(core)
-        row = int(np.median(ys))
-        cols = xs[ys == row]
-        strokes.append((str(obj), [(float(cols.min()), float(row)), (float(cols.max()), float(row))]))
+        strokes.append((str(obj), middle_row_line(core > 0)))
     h, w = labels.shape
     strokes.append(("bg", [(4.0, 4.0), (w - 5.0, 4.0)]))
     strokes.append(("bg", [(4.0, h - 5.0), (w - 5.0, h - 5.0)]))

@@ -24,7 +24,7 @@ import pytest
 from rhmnet.data.io import read_palette_png
 from rhmnet.evaluation.metrics import jaccard
 from tests.conftest import REPO
-from tests.studio.conftest import stroke_lines
+from tests.studio.conftest import middle_row_line, stroke_lines
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -161,10 +161,7 @@ def correction_lines(truth: np.ndarray, predicted: np.ndarray) -> list[tuple[str
         largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
         if stats[largest, cv2.CC_STAT_AREA] < 30:
             continue
-        ys, xs = np.nonzero(parts == largest)
-        row = int(np.median(ys))
-        cols = xs[ys == row]
-        strokes.append((value, [(float(cols.min()), float(row)), (float(cols.max()), float(row))]))
+        strokes.append((value, middle_row_line(parts == largest)))
     return strokes
 
 
